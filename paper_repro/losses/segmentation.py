@@ -1,1 +1,92 @@
-"""Placeholder: being implemented."""
+"""Pixel-wise segmentation losses on ``outputs["logits"]`` (tampered = 1).
+
+Each loss is an ``nn.Module`` with ``forward(outputs, mask, **extra) -> (total, parts)``. Logits are
+bilinearly resized to the mask size when they differ and cast to fp32 so the losses are computed in
+full precision even under bf16 autocast.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _logits_and_mask(outputs, mask: torch.Tensor, key: str = "logits"):
+    """fp32 logits resized to ``mask``'s size, and the float mask; clear errors on bad input."""
+    if not isinstance(outputs, dict) or key not in outputs:
+        got = list(outputs) if isinstance(outputs, dict) else type(outputs).__name__
+        raise KeyError(f"loss expects outputs[{key!r}] (B, 1, H, W); got {got}")
+    logits = outputs[key].float()
+    if mask is None:
+        raise ValueError("loss needs a mask (B, 1, H, W) with 1 = tampered, got None")
+    mask = mask.float()
+    if mask.dim() == 3:
+        mask = mask[:, None]
+    if logits.dim() != 4 or mask.dim() != 4 or logits.shape[0] != mask.shape[0] or logits.shape[1] != mask.shape[1]:
+        raise ValueError(f"logits {tuple(logits.shape)} and mask {tuple(mask.shape)} must both be (B, 1, H, W)")
+    if logits.shape[-2:] != mask.shape[-2:]:
+        logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+    return logits, mask
+
+
+def soft_dice_loss(logits: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0, per_image: bool = False):
+    """``1 - (2|P.G| + s) / (|P| + |G| + s)`` on sigmoid probabilities (Milletari et al., 3DV 2016).
+
+    ``per_image=False`` (default) pools the whole batch, which stays well-defined on authentic images
+    (empty masks); ``per_image=True`` averages per-image Dice.
+    """
+    p = logits.sigmoid()
+    dims = (1, 2, 3) if per_image else (0, 1, 2, 3)
+    inter = (p * mask).sum(dims)
+    denom = p.sum(dims) + mask.sum(dims)
+    return (1 - (2 * inter + smooth) / (denom + smooth)).mean()
+
+
+class BCELoss(nn.Module):
+    """Plain binary cross-entropy with logits; ``pos_weight`` up-weights tampered pixels."""
+
+    def __init__(self, pos_weight: float | None = None):
+        super().__init__()
+        self.pos_weight = pos_weight
+
+    def forward(self, outputs, mask, **extra):
+        logits, mask = _logits_and_mask(outputs, mask)
+        pw = None if self.pos_weight is None else torch.tensor(float(self.pos_weight), device=logits.device)
+        bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=pw)
+        return bce, {"bce": bce.detach()}
+
+
+class BCEDiceLoss(nn.Module):
+    """``bce_weight * BCE + dice_weight * soft Dice`` — the usual U-Net localisation loss."""
+
+    def __init__(self, bce_weight: float = 1.0, dice_weight: float = 1.0, pos_weight: float | None = None,
+                 smooth: float = 1.0, dice_per_image: bool = False):
+        super().__init__()
+        self.bce = BCELoss(pos_weight)
+        self.bce_weight, self.dice_weight = bce_weight, dice_weight
+        self.smooth, self.dice_per_image = smooth, dice_per_image
+
+    def forward(self, outputs, mask, **extra):
+        logits, mask = _logits_and_mask(outputs, mask)
+        bce, _ = self.bce({"logits": logits}, mask)
+        dice = soft_dice_loss(logits, mask, self.smooth, self.dice_per_image)
+        total = self.bce_weight * bce + self.dice_weight * dice
+        return total, {"bce": bce.detach(), "dice": dice.detach()}
+
+
+class SigmoidFocalLoss(nn.Module):
+    """Sigmoid focal loss (Lin et al., ICCV 2017) via ``torchvision.ops.sigmoid_focal_loss``, mean-reduced.
+
+    Used by MPC's second (fine-tuning) stage; ``alpha=0.5`` weighs both classes equally.
+    """
+
+    def __init__(self, alpha: float = 0.5, gamma: float = 2.0):
+        super().__init__()
+        self.alpha, self.gamma = alpha, gamma
+
+    def forward(self, outputs, mask, **extra):
+        from torchvision.ops import sigmoid_focal_loss
+
+        logits, mask = _logits_and_mask(outputs, mask)
+        focal = sigmoid_focal_loss(logits, mask, alpha=self.alpha, gamma=self.gamma, reduction="mean")
+        return focal, {"focal": focal.detach()}

@@ -1,0 +1,188 @@
+"""Torch dataset + fastai ``DataLoaders`` over a manifest (see :func:`paper_repro.data.manifest`).
+
+Items are ``(image (3, H, W) float in [0, 1], mask (1, H, W) float in {0, 1})`` at a fixed ``size``,
+so ``Learner(dls, model, loss_func=...)`` receives batches ``(xb, yb)`` = (images, masks), the model I/O
+contract of :mod:`paper_repro.models`.
+
+Size policies (the papers train on fixed-size inputs but do not all say how they got them, so this is a
+parameter; ``"resize"`` is the common choice in the IML literature):
+
+* ``"resize"``: bilinear (antialiased) image, nearest-neighbour mask;
+* ``"random_crop"``: pad when smaller (image: reflect, mask: 0), then a random crop;
+* ``"center_crop"``: same padding, centre crop (deterministic);
+* ``"pad"``: shrink to fit only when larger (aspect kept), then pad bottom/right with zeros (letterbox).
+
+``train=True`` adds a random horizontal flip (p = 0.5).
+"""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from .io import image_size, read_pair
+
+__all__ = ["TamperDataset", "make_dataloaders", "split", "POLICIES"]
+
+POLICIES = ("resize", "random_crop", "center_crop", "pad")
+
+
+def _as_size(size) -> tuple[int, int]:
+    if isinstance(size, int):
+        size = (size, size)
+    if len(size) != 2 or any(int(s) <= 0 for s in size):
+        raise ValueError(f"size must be a positive int or (H, W), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+class TamperDataset(Dataset):
+    """Map-style dataset over manifest rows -> ``(image (3,H,W), mask (1,H,W))`` float tensors at ``size``.
+
+    ``original_size(i)`` gives the file's (H, W) (header read lazily, cached). Randomness (crops, flips)
+    comes from a generator seeded with ``seed`` (re-seeded per DataLoader worker).
+    """
+
+    n_inp = 1
+
+    def __init__(self, df: pd.DataFrame, size=(256, 256), policy: str = "resize", train: bool = False,
+                 seed: int = 0, threshold: float = 0.5):
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        if not isinstance(df, pd.DataFrame) or "image" not in df.columns:
+            raise ValueError("df must be a manifest DataFrame with an 'image' column")
+        self.df = df.reset_index(drop=True)
+        self.size, self.policy, self.train = _as_size(size), policy, bool(train)
+        self.seed, self.threshold = int(seed), float(threshold)
+        self._rng = np.random.default_rng(self.seed)
+        self._worker = None
+        self._sizes: dict[int, tuple[int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def original_size(self, i: int) -> tuple[int, int]:
+        """(H, W) of item ``i`` as stored on disk."""
+        if i not in self._sizes:
+            self._sizes[i] = image_size(self.df.loc[i, "image"])
+        return self._sizes[i]
+
+    def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Full-size ``(image HxWx3 float32, mask HxW bool)`` of item ``i``."""
+        image, mask = read_pair(self.df.iloc[i], threshold=self.threshold)
+        self._sizes[i] = image.shape[:2]
+        return image, mask
+
+    def _generator(self) -> np.random.Generator:
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker != info.id:
+            self._worker = info.id
+            self._rng = np.random.default_rng([self.seed, info.seed % (2**32)])
+        return self._rng
+
+    def _pad_to(self, img: np.ndarray, mask: np.ndarray, centred: bool):
+        th, tw = self.size
+        h, w = mask.shape
+        ph, pw = max(th - h, 0), max(tw - w, 0)
+        if ph == 0 and pw == 0:
+            return img, mask
+        top, left = (ph // 2, pw // 2) if centred else (0, 0)
+        pads = ((top, ph - top), (left, pw - left))
+        mode = "reflect" if min(h, w) > 1 else "edge"
+        img = np.pad(img, pads + ((0, 0),), mode=mode)
+        return img, np.pad(mask, pads, mode="constant", constant_values=False)
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} items")
+        img, mask = self.read(i)
+        rng = self._generator()
+        th, tw = self.size
+        if self.policy in ("random_crop", "center_crop"):
+            img, mask = self._pad_to(img, mask, centred=True)
+            h, w = mask.shape
+            if self.policy == "random_crop":
+                y, x = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+            else:
+                y, x = (h - th) // 2, (w - tw) // 2
+            img, mask = img[y:y + th, x:x + tw], mask[y:y + th, x:x + tw]
+        x_t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
+        y_t = torch.from_numpy(np.ascontiguousarray(mask)).float()[None]
+        if self.policy == "resize":
+            x_t, y_t = _resize(x_t, y_t, (th, tw))
+        elif self.policy == "pad":
+            h, w = y_t.shape[-2:]
+            if h > th or w > tw:
+                s = min(th / h, tw / w)
+                x_t, y_t = _resize(x_t, y_t, (max(1, min(th, round(h * s))), max(1, min(tw, round(w * s)))))
+            h, w = y_t.shape[-2:]
+            x_t = F.pad(x_t, (0, tw - w, 0, th - h), value=0.0)
+            y_t = F.pad(y_t, (0, tw - w, 0, th - h), value=0.0)
+        if self.train and rng.random() < 0.5:
+            x_t, y_t = x_t.flip(-1), y_t.flip(-1)
+        return x_t.contiguous(), y_t.contiguous()
+
+
+def _resize(x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]):
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x, y
+    x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+    y = F.interpolate(y[None], size=size, mode="nearest")[0]
+    return x.clamp_(0.0, 1.0), y
+
+
+def split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0,
+          stratify: str | Sequence | None = "label") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deterministic train / valid split (same ``seed`` -> same split), stratified on ``stratify`` when
+    that column exists and every class has at least 2 rows; rows keep their original order."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < valid_pct < 1:
+        raise ValueError(f"valid_pct must be in (0, 1), got {valid_pct}")
+    if len(df) < 2:
+        raise ValueError(f"cannot split {len(df)} rows")
+    strat = None
+    if isinstance(stratify, str) and stratify in df.columns:
+        strat = df[stratify].astype(str).to_numpy()
+    elif stratify is not None and not isinstance(stratify, str):
+        strat = np.asarray(stratify).astype(str)
+    if strat is not None:
+        counts = pd.Series(strat).value_counts()
+        n_valid = int(np.ceil(valid_pct * len(df)))
+        if counts.min() < 2 or n_valid < len(counts) or len(df) - n_valid < len(counts):
+            strat = None
+    idx = np.arange(len(df))
+    tr, va = train_test_split(idx, test_size=valid_pct, random_state=seed, stratify=strat)
+    train_df = df.iloc[np.sort(tr)].reset_index(drop=True)
+    valid_df = df.iloc[np.sort(va)].reset_index(drop=True)
+    train_df.attrs, valid_df.attrs = dict(df.attrs), dict(df.attrs)
+    return train_df, valid_df
+
+
+def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 256), bs: int = 8,
+                     policy: str = "resize", num_workers: int = 0, seed: int = 0, device=None,
+                     valid_policy: str | None = None):
+    """fastai ``DataLoaders`` (train shuffled + drop_last, valid in order) over two manifests.
+
+    ``valid_policy`` defaults to ``policy``, except ``"random_crop"`` -> ``"center_crop"`` for validation.
+    ``device=None`` lets fastai choose (GPU when available).
+    """
+    from fastai.data.core import DataLoaders
+
+    if valid_policy is None:
+        valid_policy = "center_crop" if policy == "random_crop" else policy
+    train_ds = TamperDataset(train_df, size=size, policy=policy, train=True, seed=seed)
+    valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed)
+    if len(train_ds) < bs:
+        raise ValueError(f"train set has {len(train_ds)} items < bs={bs}; with drop_last no batch "
+                         f"would be produced: lower bs")
+    if len(valid_ds) == 0:
+        raise ValueError("valid set is empty")
+    dls = DataLoaders.from_dsets(train_ds, valid_ds, bs=bs, num_workers=num_workers, device=device)
+    dls.train.rng = random.Random(seed)
+    dls.valid.rng = random.Random(seed + 1)
+    return dls
