@@ -235,7 +235,14 @@ def summarize(df: pd.DataFrame, by=None) -> pd.Series | pd.DataFrame:
 
     if by is None:
         return one(df)
-    return df.groupby(by, sort=False).apply(one, include_groups=False)
+    if not isinstance(by, str) and len(by) == 1:
+        by = by[0]
+    groups = list(df.groupby(by, sort=False))
+    out = pd.DataFrame([one(g) for _, g in groups], index=[k for k, _ in groups])
+    out.index.name = by if isinstance(by, str) else None
+    if not isinstance(by, str) and len(by) > 1:
+        out.index = pd.MultiIndex.from_tuples(out.index, names=list(by))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

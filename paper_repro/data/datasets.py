@@ -366,7 +366,7 @@ def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]
     counts = Counter()
     for s, p in img_stems.items():
         if s not in match:
-            hint = [n for n in notes if s in n]
+            hint = [sent for n in notes for sent in re.split(r"(?<=[.;])\s+", n) if s in sent]
             ctx.report.append(
                 f"no ground-truth mask for tampered image {p.name}"
                 + (f" (correction sheet: {hint[0]})" if hint else "")

@@ -46,6 +46,11 @@ MASK_FIXES = ("transpose", "crop", "resize")
 
 _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _TIFF_EXT = {".tif", ".tiff"}
+_EIGHT_BIT_MODES = {"RGB", "RGBA", "RGBX", "CMYK", "LA", "L"}
+
+
+class _UseTifffile(OSError):
+    """Internal: PIL can open this TIFF but would lose precision."""
 
 
 class DatasetError(Exception):
@@ -63,32 +68,35 @@ def _is_missing(value: Any) -> bool:
     return False
 
 
-def _scale(arr: np.ndarray, path: Path) -> np.ndarray:
-    """Integer/bool/float array -> float32 in [0, 1] on its own bit depth."""
+def _depth(arr: np.ndarray, path: Path) -> tuple[np.ndarray, float]:
+    """Raw decoded array -> (array, full-scale value of the file's own bit depth)."""
     if arr.dtype == bool:
-        return arr.astype(np.float32)
+        return arr.astype(np.uint8), 1.0
     if np.issubdtype(arr.dtype, np.integer):
         if arr.dtype == np.int32 and arr.size and arr.max() <= 65535 and arr.min() >= 0:
             # PIL mode "I" (32-bit int container) is how older Pillow returns 16-bit greyscale PNG/TIFF.
-            return arr.astype(np.float32) / 65535.0
+            return arr, 65535.0
         info = np.iinfo(arr.dtype)
-        out = arr.astype(np.float64)
         if info.min < 0:
-            out = np.clip(out, 0, None)
-        return (out / info.max).astype(np.float32)
+            arr = np.clip(arr, 0, None)
+        return arr, float(info.max)
     if np.issubdtype(arr.dtype, np.floating):
-        out = np.nan_to_num(arr.astype(np.float32), nan=0.0)
-        return np.clip(out, 0.0, 1.0)
+        return np.clip(np.nan_to_num(arr.astype(np.float32), nan=0.0), 0.0, 1.0), 1.0
     raise DatasetError(f"{path}: unsupported pixel type {arr.dtype}")
 
 
-def _pil_array(path: Path) -> tuple[np.ndarray, bool]:
-    """Decode with PIL -> (array HxW or HxWxC in [0,1], has_alpha). Raises PIL/OSError on failure."""
+def _pil_array(path: Path, precise: bool = True) -> tuple[np.ndarray, float, bool]:
+    """Decode with PIL -> (raw array HxW or HxWxC, full-scale value, has_alpha); PIL/OSError on failure."""
     with Image.open(path) as im:
+        if precise and im.format == "TIFF" and im.mode in _EIGHT_BIT_MODES:
+            bits = im.tag_v2.get(258, (8,))  # BitsPerSample
+            bits = bits if isinstance(bits, tuple) else (bits,)
+            if max(int(b) for b in bits) > 8:  # PIL would silently drop to 8 bits: let tifffile read it
+                raise _UseTifffile(f"{max(bits)}-bit {im.mode} TIFF")
         im.load()  # forces full decode: truncated files raise here
         mode = im.mode
         if mode == "1":
-            return np.asarray(im, dtype=bool).astype(np.float32), False
+            return np.asarray(im, dtype=bool).astype(np.uint8), 1.0, False
         if mode in ("P", "PA"):
             im = im.convert("RGBA" if mode == "PA" else "RGB")
             mode = im.mode
@@ -100,12 +108,12 @@ def _pil_array(path: Path) -> tuple[np.ndarray, bool]:
             mode = "RGBA"
         elif mode.startswith("I;16"):
             arr = np.asarray(im)
-            return _scale(arr.astype(np.uint16), path), False
+            return (*_depth(arr.astype(np.uint16), path), False)
         arr = np.asarray(im)
-    return _scale(arr, path), mode in _ALPHA_MODES
+    return (*_depth(arr, path), mode in _ALPHA_MODES)
 
 
-def _tiff_array(path: Path) -> tuple[np.ndarray, bool]:
+def _tiff_array(path: Path) -> tuple[np.ndarray, float, bool]:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -119,11 +127,11 @@ def _tiff_array(path: Path) -> tuple[np.ndarray, bool]:
     if arr.ndim > 3:
         arr = arr.reshape(arr.shape[-3:]) if arr.shape[-1] <= 4 else arr[0]
     has_alpha = arr.ndim == 3 and (len(extrasamples) > 0 or arr.shape[-1] in (2, 4))
-    return _scale(arr, path), has_alpha
+    return (*_depth(arr, path), has_alpha)
 
 
-def _read_array(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
-    """Read any supported file -> (float32 array in [0,1], has_alpha), DatasetError on any failure."""
+def _read_array(path: str | os.PathLike) -> tuple[np.ndarray, float, bool]:
+    """Read any supported file -> (raw array, full-scale value, has_alpha); DatasetError on any failure."""
     if _is_missing(path):
         raise DatasetError("no file given (path is empty / None)")
     p = Path(path)
@@ -144,6 +152,11 @@ def _read_array(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
             try:
                 return _tiff_array(p)
             except Exception as tif_err:  # noqa: BLE001 - any tifffile failure is a dataset problem
+                if isinstance(pil_err, _UseTifffile):  # e.g. a compression tifffile cannot decode
+                    try:
+                        return _pil_array(p, precise=False)  # 8-bit is better than nothing
+                    except Exception:  # noqa: BLE001
+                        pass
                 raise DatasetError(f"{p}: unreadable TIFF (PIL: {pil_err}; tifffile: {tif_err})") from None
         msg = str(pil_err)
         if "truncated" in msg.lower():
@@ -184,19 +197,22 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Greyscale is replicated to 3 channels; alpha is dropped (not composited); 16-bit files keep their
     precision (scaled by 65535).
     """
-    arr, has_alpha = _read_array(path)
-    if arr.ndim == 2:
-        arr = arr[..., None]
+    raw, full, has_alpha = _read_array(path)
+    if raw.ndim == 2:
+        raw = raw[..., None]
     if has_alpha:
-        arr = arr[..., :-1]
-    c = arr.shape[-1]
-    if c == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    elif c == 2:  # unusual two-sample image without alpha tag: use the first sample as grey
-        arr = np.repeat(arr[..., :1], 3, axis=-1)
+        raw = raw[..., :-1]
+    c = raw.shape[-1]
+    if c == 2:  # unusual two-sample image without alpha tag: use the first sample as grey
+        raw = raw[..., :1]
     elif c > 3:
-        arr = arr[..., :3]
-    return np.ascontiguousarray(arr, dtype=np.float32)
+        raw = raw[..., :3]
+    out = raw.astype(np.float32)
+    if full != 1.0:
+        out *= np.float32(1.0 / full)
+    if out.shape[-1] == 1:
+        out = np.repeat(out, 3, axis=-1)
+    return np.ascontiguousarray(out)
 
 
 def read_mask(path: str | os.PathLike, threshold: float = 0.5, invert: bool = False) -> np.ndarray:
@@ -205,19 +221,21 @@ def read_mask(path: str | os.PathLike, threshold: float = 0.5, invert: bool = Fa
     ``threshold`` is on the [0, 1] scale of the file's own bit depth (0.5 ~ 127.5 for 8-bit);
     ``invert=True`` for datasets whose masks mark manipulated pixels black (NIST Nimble).
     """
-    arr, has_alpha = _read_array(path)
-    if arr.ndim == 2:
-        value = arr
+    raw, full, has_alpha = _read_array(path)
+    if raw.ndim == 2:
+        value = raw
     else:
+        channels = [raw[..., k] for k in range(raw.shape[-1])]
         if has_alpha:
-            colour, alpha = arr[..., :-1], arr[..., -1]
-            if colour.size and colour.max() == colour.min() and alpha.max() != alpha.min():
-                value = alpha  # alpha-only mask
-            else:
-                value = colour.max(axis=-1)
+            colour, alpha = channels[:-1], channels[-1]
+            if all(c.min() == c.max() for c in colour) and alpha.min() != alpha.max():
+                colour = [alpha]  # alpha-only mask
         else:
-            value = arr.max(axis=-1)
-    out = value > threshold
+            colour = channels
+        value = colour[0]
+        for c in colour[1:]:
+            value = np.maximum(value, c)
+    out = value > threshold * full
     return ~out if invert else out
 
 
@@ -300,10 +318,11 @@ def read_pair(row: Mapping[str, Any] | Any, threshold: float = 0.5) -> tuple[np.
         return image, np.zeros(shape, dtype=bool)
     kind = _get(row, "mask_kind")
     if kind == "columbia_edgemask":
-        arr, has_alpha = _read_array(mask_path)
-        if arr.ndim == 2:
+        raw, full, _ = _read_array(mask_path)
+        if raw.ndim == 2 or raw.shape[-1] < 3:
             raise DatasetError(f"{mask_path}: Columbia edge mask expected in colour, got greyscale")
-        mask = decode_columbia_edgemask(arr[..., :3], spliced=_get(row, "mask_spliced_colour", "green"))
+        rgb = raw[..., :3].astype(np.float32) / np.float32(full)
+        mask = decode_columbia_edgemask(rgb, spliced=_get(row, "mask_spliced_colour", "green"))
     else:
         mask = read_mask(mask_path, threshold=threshold, invert=bool(_get(row, "mask_invert", False)))
     fix = _get(row, "mask_fix")

@@ -41,14 +41,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -751,13 +749,21 @@ def default_cache_dir(root=None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "paper_repro"
 
 
-def ensure_default(root=None, n: int | None = None, progress: bool = False) -> Path:
-    """The built-in synthetic set (bundled scikit-image photos, seed 0, ``DEFAULT_SIZE``, ``DEFAULT_N``).
+def ensure_default(root=None, n: int | None = None, size=None, progress: bool = False) -> Path:
+    """The built-in synthetic set: bundled scikit-image photos, seed 0, ``n`` (default ``DEFAULT_N``)
+    images of ``size`` (default ``DEFAULT_SIZE``), other parameters :func:`generate`'s defaults.
 
-    Stored at ``<cache>/synthetic-default`` (``-n<n>`` appended for a non-default ``n``) where
-    ``<cache>`` is :func:`default_cache_dir`; generated on first use, reused while its ``meta.json``
-    records the same parameters and it is complete, regenerated otherwise.
+    Stored at ``<cache>/synthetic-default`` (``-n<n>`` / ``-<h>x<w>`` appended for non-default values)
+    where ``<cache>`` is :func:`default_cache_dir` (``root``, ``$PAPER_REPRO_CACHE`` or
+    ``~/.cache/paper_repro``); generated on first use, reused while its ``meta.json`` records the same
+    parameters and all its files exist, regenerated otherwise.
     """
     n = DEFAULT_N if n is None else int(n)
-    out = default_cache_dir(root) / ("synthetic-default" if n == DEFAULT_N else f"synthetic-default-n{n}")
-    return generate(out, n=n, seed=0, photos=None, size=DEFAULT_SIZE, progress=progress, overwrite=True)
+    size = DEFAULT_SIZE if size is None else _size(size)
+    name = "synthetic-default"
+    if n != DEFAULT_N:
+        name += f"-n{n}"
+    if tuple(size) != tuple(DEFAULT_SIZE):
+        name += f"-{size[0]}x{size[1]}"
+    return generate(default_cache_dir(root) / name, n=n, seed=0, photos=None, size=size, progress=progress,
+                    overwrite=True)

@@ -1,0 +1,141 @@
+"""Tables and figures for the notebooks: save under ``results/<profile>/`` and ``figures/<profile>/``,
+put the paper's numbers beside ours, and draw the plots people would rather look at than read.
+
+Notebooks call these so they hold no logic of their own.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def save_table(df: pd.DataFrame, profile, name: str, index: bool = False) -> Path:
+    """Write ``df`` to ``<profile.results_dir>/<name>.csv`` and return the path."""
+    out = Path(profile.results_dir) / f"{name}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=index)
+    return out
+
+
+def save_figure(fig, profile, name: str, formats: Sequence[str] = ("png", "svg"), dpi: int = 110) -> list[Path]:
+    """Save a matplotlib figure as ``<profile.figures_dir>/<name>.{png,svg}``; returns the paths."""
+    outdir = Path(profile.figures_dir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        p = outdir / f"{name}.{fmt}"
+        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        paths.append(p)
+    return paths
+
+
+def level_label(perturbation: str, level) -> str:
+    """Human label for a sweep column: ``clean``, ``alpha=+0.5``, ``beta=0.7``."""
+    if perturbation in ("clean", "none") or level is None or (isinstance(level, float) and np.isnan(level)):
+        return "clean"
+    if perturbation == "brightness":
+        return f"alpha={float(level):+g}"
+    if perturbation == "contrast":
+        return f"beta={float(level):g}"
+    return f"{perturbation}={level}"
+
+
+def mean_over_images(results: pd.DataFrame, by: Iterable[str], metrics=("f1", "iou", "auc")) -> pd.DataFrame:
+    """Nan-aware mean of per-image ``metrics`` grouped by ``by`` (authentic images carry NaN pixel scores
+    under the default policy of :func:`paper_repro.metrics.pixel_scores` and so drop out)."""
+    by = list(by)
+    cols = [m for m in metrics if m in results.columns]
+    g = results.groupby(by, dropna=False)[cols].mean().reset_index()
+    g["n_images"] = results.groupby(by, dropna=False).size().values
+    return g
+
+
+def plot_sweep(results: pd.DataFrame, metric: str = "f1", hue: str = "method", col: str = "perturbation",
+               title: str | None = None):
+    """Line plots of ``metric`` against alpha (brightness) and beta (contrast), one line per ``hue``.
+
+    ``results`` is a per-image frame from :func:`paper_repro.evaluate.evaluate` (with a ``method``
+    column added by the caller, or any other ``hue``); the clean score is drawn as a dashed line.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = results.copy()
+    if hue not in df.columns:
+        df[hue] = "model"
+    clean = df[df["perturbation"] == "clean"].groupby(hue)[metric].mean()
+    panels = [p for p in ("brightness", "contrast") if (df["perturbation"] == p).any()]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 3.6), squeeze=False)
+    palette = dict(zip(sorted(df[hue].unique()), sns.color_palette("colorblind", df[hue].nunique())))
+    for ax, pert in zip(axes[0], panels):
+        sub = df[df["perturbation"] == pert]
+        sns.lineplot(data=sub, x="level", y=metric, hue=hue, marker="o", errorbar=None, ax=ax, palette=palette)
+        for name, value in clean.items():
+            ax.axhline(value, ls="--", lw=1, color=palette[name], alpha=0.7)
+        ax.set_xlabel("alpha (I + alpha)" if pert == "brightness" else "beta (beta * I)")
+        ax.set_ylabel(f"pixel {metric.upper()}")
+        ax.set_title(f"{pert} (dashed: clean)")
+        ax.set_ylim(0, 1)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bars(table: pd.DataFrame, x: str, y: str, hue: str | None = None, title: str | None = None):
+    """A bar chart of a results table (ablations, method comparison)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    sns.barplot(data=table, x=x, y=y, hue=hue, ax=ax, palette="colorblind", errorbar=None)
+    ax.set_ylim(0, max(1.0, float(table[y].max()) * 1.05) if y in ("f1", "iou", "auc") else None)
+    if title:
+        ax.set_title(title)
+    ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return fig
+
+
+def show_examples(rows: Sequence[dict], columns: Sequence[str] = ("image", "perturbed", "restored", "mask", "prediction"),
+                  titles: Sequence[str] | None = None, cell: float = 2.0):
+    """Qualitative grid: one row per example, one column per named array in each ``rows`` dict.
+
+    Arrays may be HxWx3 floats in [0, 1], HxW masks/probabilities, or (3,H,W)/(1,H,W) tensors;
+    a missing key leaves the cell blank.
+    """
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in columns if any(c in r for r in rows)]
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(cell * len(cols), cell * len(rows)), squeeze=False)
+    for i, row in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i][j]
+            ax.axis("off")
+            if i == 0:
+                ax.set_title((titles or cols)[j], fontsize=9)
+            if c not in row or row[c] is None:
+                continue
+            arr = _to_numpy_image(row[c])
+            ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
+    fig.tight_layout()
+    return fig
+
+
+def _to_numpy_image(x) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach().float().cpu().numpy()
+            if x.ndim == 3 and x.shape[0] in (1, 3):
+                x = np.moveaxis(x, 0, -1)
+    except ImportError:  # pragma: no cover
+        pass
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    return np.clip(x, 0, 1)

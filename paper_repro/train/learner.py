@@ -1,0 +1,335 @@
+"""fastai ``Learner`` factories for every training stage, the ``fit`` helper and final checkpoints.
+
+Stages (``stage=None`` infers it from the model name):
+
+- ``detector``  (``reconwave``, ``lpclnet``, ``ncl``, ...): ``loss_for(model)(outputs, mask)``, metrics
+  pixel F1 / IoU at 0.5 on the validation split;
+- ``restorer``  (``restorer``): clean images from the loaders are disturbed on the fly
+  (:class:`~paper_repro.train.callbacks.DisturbanceCallback`); the loss also gets ``clean``,
+  ``disturbance`` and ``strength``; metric PSNR;
+- ``pretrain``  (``mpc``): MPC's multi-view pixel-contrastive stage (loss only);
+- ``finetune``  (``mpc-finetune``): frozen backbone, head trained with focal loss; ``init_from`` = the
+  ``pretrain`` stage's ``final.pt`` loads the backbone.
+
+Multi-GPU / multi-node: launched with ``accelerate launch`` or ``torchrun`` (``WORLD_SIZE`` > 1),
+:func:`fit` trains inside fastai's ``learn.distrib_ctx()`` (DDP through Hugging Face Accelerate); only
+rank 0 writes checkpoints.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+from fastai.callback.core import CancelEpochException, CancelFitException
+import fastai.callback.schedule  # noqa: F401 - patches Learner.fit_one_cycle
+from fastai.callback.progress import ProgressCallback
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+from fastai.optimizer import Adam
+from fastai.torch_core import default_device, get_model, num_distrib, rank_distrib
+
+from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, DisturbanceCallback,
+                        EpochLogCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
+                        resolve_precision, seed_everything, set_rng_state, to_fp32)
+
+FINAL_FORMAT = "paper_repro.final/1"
+STAGES = ("restorer", "detector", "pretrain", "finetune")
+STAGE_OF_MODEL = {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}
+RESTORER_EXTRAS = ("clean", "disturbance", "strength")
+# model_cfg keys that point at other files / tensors and are not part of the architecture
+_NON_ARCH_KEYS = ("backbone_state",)
+
+
+class DictLoss(nn.Module):
+    """Adapter: fastai calls ``loss_func(pred, *yb)``; our losses are ``(outputs, mask, **extra) -> (total, parts)``.
+
+    ``yb[0]`` is the mask, ``yb[1:]`` are passed as keyword arguments named by ``extra_names``. Outputs
+    are cast to fp32 first (losses run in fp32 under mixed precision). Returns ``total``; the detached
+    ``parts`` of the last call are kept in ``.parts`` for :class:`LossPartsCallback`.
+    """
+
+    def __init__(self, loss: nn.Module, extra_names: Sequence[str] = ()):
+        super().__init__()
+        self.loss = loss
+        self.extra_names = tuple(extra_names)
+        self.parts: dict[str, torch.Tensor] = {}
+
+    def forward(self, pred, mask=None, *extra):
+        if len(extra) > len(self.extra_names):
+            raise ValueError(f"DictLoss got {len(extra)} extra targets but names for {len(self.extra_names)} "
+                             f"({self.extra_names})")
+        kw = dict(zip(self.extra_names, extra))
+        total, parts = self.loss(to_fp32(pred), mask.float() if isinstance(mask, torch.Tensor) else mask, **kw)
+        self.parts = {k: v.detach() for k, v in parts.items() if isinstance(v, torch.Tensor)}
+        return total
+
+
+class ResumableLearner(Learner):
+    """A fastai ``Learner`` whose loop can skip finished epochs / batches (set by
+    :class:`CheckpointResumeCallback`) and cap the training batches per epoch (``max_train_batches``)."""
+
+    max_train_batches: int | None = None
+    resume_epoch: int = 0
+    _resume: dict | None = None
+    fit_completed: bool = False
+
+    def train_batches(self) -> int:
+        """Training batches per epoch: ``len(dls.train)`` capped by ``max_train_batches``."""
+        n = len(self.dls.train)
+        return min(n, int(self.max_train_batches)) if self.max_train_batches else n
+
+    def _do_fit(self):
+        self.fit_completed = False
+        try:
+            for epoch in range(int(self.resume_epoch or 0), self.n_epoch):
+                self.epoch = epoch
+                self._with_events(self._do_epoch, "epoch", CancelEpochException)
+        except CancelFitException:
+            raise
+        except BaseException:  # KeyboardInterrupt, errors: let callbacks save what is consistent
+            for cb in list(self.cbs):
+                if hasattr(cb, "on_interrupt"):
+                    cb.on_interrupt()
+            raise
+        self.fit_completed = True
+
+    def all_batches(self):
+        training = bool(getattr(self, "training", False))
+        self.n_iter = self.train_batches() if training else len(self.dl)
+        res = self._resume if training else None
+        if res is not None and res["epoch"] != self.epoch:
+            res = None
+        if res is not None:
+            self._resume = None
+            set_rng_state(res["rng"])
+        it = iter(self.dl)
+        start = 0
+        if res is not None and res["skip"]:
+            start = int(res["skip"])
+            for _ in range(start):  # replay this epoch's (seeded) data order without training on it
+                next(it)
+            self.pct_train, self.train_iter = res["pct_train"], res["train_iter"]
+            set_rng_state(res["rng"])  # the state saved right after batch `start - 1`
+        for i in range(start, self.n_iter):
+            try:
+                b = next(it)
+            except StopIteration:
+                break
+            self.one_batch(i, b)
+
+    def final_metrics(self) -> dict[str, float]:
+        """The last epoch's recorder row as ``{name: value}`` (without ``epoch`` / ``time``)."""
+        rec = getattr(self, "recorder", None)
+        if rec is None or not rec.values:
+            return {}
+        names = [n for n in list(rec.metric_names)[1:] if n != "time"]
+        out = {}
+        for n, v in zip(names, rec.values[-1]):
+            try:
+                out[n] = float(v)
+            except (TypeError, ValueError):
+                out[n] = v
+        return out
+
+
+def _as_dls(dls) -> DataLoaders:
+    if isinstance(dls, DataLoaders):
+        return dls
+    if isinstance(dls, dict):
+        return DataLoaders(dls["train"], dls["valid"])
+    if isinstance(dls, (list, tuple)) and len(dls) >= 2:
+        return DataLoaders(*dls)
+    raise TypeError(f"dls must be fastai DataLoaders, (train_dl, valid_dl) or {{'train', 'valid'}}; got {type(dls).__name__}")
+
+
+def _state_dict_from(obj) -> dict:
+    """A model state dict from a ``final.pt`` path / payload, a fastai ``Learner.save`` file, or a state dict."""
+    if isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} not found")
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        return obj["state_dict"]
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        return obj["model"]
+    if isinstance(obj, dict):
+        return obj
+    raise TypeError(f"cannot get a state dict from {type(obj).__name__}")
+
+
+def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = None, loss_cfg: dict | None = None,
+                 stage: str | None = None, ckpt_dir: str | os.PathLike | None = None, precision: str | None = None,
+                 channels_last: bool | None = None, seed: int | None = None, metrics=True, quiet: bool = False,
+                 checkpoint_every: int | None = None, resume: bool = True, init_from=None, opt_func=Adam,
+                 wd: float | None = None, cbs=None, disturbance_cfg: dict | None = None) -> ResumableLearner:
+    """A fastai Learner for ``model_name`` at ``stage`` (see the module docstring).
+
+    ``profile`` (name or :class:`~paper_repro.profiles.Profile`) supplies defaults: model configuration
+    (``profile.model_cfg(model_name)``, updated by ``model_cfg``), ``seed``, ``precision``,
+    ``channels_last`` and ``checkpoint_every``; explicit arguments win. Without a profile: seed 0,
+    precision ``"auto"`` (bf16 autocast on CPUs with native bf16 and on bf16 GPUs, fp16 AMP on older
+    GPUs), no channels-last.
+
+    ``ckpt_dir``: resume checkpoints (``last.pt``), ``history.csv`` and :func:`fit`'s ``final.pt`` go
+    there; an existing ``last.pt`` is resumed from (``resume=False`` ignores it). ``quiet``: no progress
+    bars, one line per epoch. ``metrics``: ``True`` (stage default), ``False`` or a list of fastai metrics.
+    ``init_from``: weights to start from (``final.pt`` path or state dict); for ``finetune`` the
+    backbone of a ``pretrain`` checkpoint. ``disturbance_cfg``: keyword arguments of
+    :func:`paper_repro.perturb.random_disturbance` (restorer stage).
+    """
+    from .. import profiles as _profiles
+    from ..losses import loss_for
+    from ..models import create
+
+    prof = _profiles.get(profile) if profile is not None else None
+    seed = int(seed if seed is not None else (prof.seed if prof else 0))
+    precision = precision if precision is not None else (prof.precision if prof else "auto")
+    channels_last = bool(channels_last if channels_last is not None else (prof.channels_last if prof else False))
+    if checkpoint_every is None and prof is not None:
+        checkpoint_every = prof.checkpoint_every
+    stage = stage or STAGE_OF_MODEL.get(model_name, "detector")
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+
+    cfg = prof.model_cfg(model_name) if prof else {}
+    cfg.update(model_cfg or {})
+    seed_everything(seed)  # deterministic initial weights
+    model = create(model_name, **cfg)
+    if init_from is not None:
+        sd = _state_dict_from(init_from)
+        if stage == "finetune" and hasattr(model, "load_backbone"):
+            model.load_backbone(sd)
+        else:
+            model.load_state_dict(sd)
+    if stage == "finetune" and hasattr(model, "freeze_backbone") and not getattr(model, "backbone_frozen", False):
+        model.freeze_backbone()
+
+    loss = DictLoss(loss_for(model_name, **(loss_cfg or {})), RESTORER_EXTRAS if stage == "restorer" else ())
+    if metrics is True:
+        metrics = {"restorer": [PSNRMetric()], "pretrain": []}.get(stage, [PixelMetric("f1"), PixelMetric("iou")])
+    elif not metrics:
+        metrics = []
+
+    device = default_device()
+    resolved = resolve_precision(precision, device)
+    callbacks = [SeedCallback(seed), LossPartsCallback(Path(ckpt_dir) / "history.csv" if ckpt_dir else None)]
+    if resolved == "bf16":
+        callbacks.append(AutocastCallback("bf16"))
+    elif resolved == "fp16":
+        from fastai.callback.fp16 import MixedPrecision
+
+        callbacks.append(MixedPrecision("fp16"))
+    if channels_last:
+        callbacks.append(ChannelsLastCallback())
+    if stage == "restorer":
+        callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
+    if ckpt_dir is not None:
+        callbacks.append(CheckpointResumeCallback(ckpt_dir, every_n_batches=checkpoint_every, resume=resume,
+                                                  verbose=True))
+    if quiet:
+        callbacks.append(EpochLogCallback())
+    callbacks += list(cbs or [])
+
+    learn = ResumableLearner(_as_dls(dls), model, loss_func=loss, opt_func=opt_func, metrics=metrics, wd=wd,
+                             cbs=callbacks, path=Path(ckpt_dir) if ckpt_dir else Path("."), model_dir=".")
+    if quiet:
+        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
+    learn.model_name, learn.stage, learn.seed, learn.profile = model_name, stage, seed, prof
+    learn.model_cfg = {k: v for k, v in cfg.items() if k not in _NON_ARCH_KEYS}
+    learn.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
+    learn.precision = resolved
+    return learn
+
+
+def fit(learn: ResumableLearner, epochs: int | None = None, lr: float | None = None, max_steps: int | None = None,
+        pct_start: float = 0.25, save_final: bool = True, **fit_kwargs) -> dict[str, float]:
+    """``fit_one_cycle`` for the learner's stage, then ``ckpt_dir/final.pt``; returns the final metrics.
+
+    ``epochs`` / ``lr`` / ``max_steps`` default to the learner's profile stage (else 1 epoch, lr 1e-3, no
+    cap). ``max_steps`` caps the total training steps: each epoch runs ``ceil(max_steps / epochs)``
+    batches at most. Under ``accelerate launch`` / ``torchrun`` (``WORLD_SIZE`` > 1) training runs
+    inside ``learn.distrib_ctx()``. ``final.pt`` holds ``{"model_name", "model_cfg", "state_dict",
+    "profile", "metrics", ...}`` and is written only when the fit finished (not when interrupted).
+    """
+    prof = getattr(learn, "profile", None)
+    stage_cfg = prof.stage(learn.stage) if prof is not None else {}
+    epochs = int(epochs if epochs is not None else stage_cfg.get("epochs", 1))
+    lr = float(lr if lr is not None else stage_cfg.get("lr", 1e-3))
+    max_steps = max_steps if max_steps is not None else stage_cfg.get("max_steps")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    learn.max_train_batches = max(1, math.ceil(int(max_steps) / epochs)) if max_steps else None
+
+    if num_distrib() > 1:
+        from fastai.distributed import DistributedTrainer  # noqa: F401 - patches Learner.distrib_ctx
+
+        with learn.distrib_ctx(in_notebook=False):
+            learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
+    else:
+        learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
+
+    metrics = learn.final_metrics()
+    if not learn.fit_completed:
+        warnings.warn("fit was interrupted; final.pt not written (run again to resume from last.pt)")
+        return metrics
+    if save_final and getattr(learn, "ckpt_dir", None) is not None:
+        save_final_checkpoint(learn, learn.ckpt_dir / "final.pt", metrics=metrics, epochs=epochs, lr=lr)
+    return metrics
+
+
+def save_final_checkpoint(learn, path, metrics: dict | None = None, **info) -> Path | None:
+    """Write ``{"model_name", "model_cfg", "state_dict", "profile", "metrics", "stage", ...}`` atomically."""
+    if rank_distrib() != 0:
+        return None
+    prof = getattr(learn, "profile", None)
+    payload = {
+        "format": FINAL_FORMAT,
+        "model_name": learn.model_name,
+        "model_cfg": dict(learn.model_cfg),
+        "state_dict": {k: v.detach().cpu() for k, v in get_model(learn.model).state_dict().items()},
+        "profile": prof.asdict() if prof is not None else None,
+        "metrics": {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))},
+        "stage": learn.stage,
+        "seed": int(getattr(learn, "seed", 0)),
+        **info,
+    }
+    return atomic_save(payload, path)
+
+
+def read_checkpoint(path) -> dict[str, Any]:
+    """The payload of a ``final.pt`` (clear errors for a missing or foreign file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+    missing = [k for k in ("model_name", "model_cfg", "state_dict") if not isinstance(payload, dict) or k not in payload]
+    if missing:
+        raise ValueError(f"{path}: not a paper_repro final checkpoint (missing {missing}); "
+                         "train with paper_repro.train.fit to make one")
+    return payload
+
+
+def load_model(path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model of a ``final.pt`` via ``models.create(model_name, **model_cfg)`` and load its weights.
+
+    Returned in eval mode on ``device``; ``model.checkpoint`` holds the payload's ``metrics``, ``profile``
+    and ``stage``.
+    """
+    from ..models import create
+
+    payload = read_checkpoint(path)
+    cfg = {k: v for k, v in payload["model_cfg"].items() if k not in _NON_ARCH_KEYS}
+    model = create(payload["model_name"], **cfg)
+    model.load_state_dict(payload["state_dict"])
+    model.checkpoint = {k: payload.get(k) for k in ("metrics", "profile", "stage", "seed")}
+    model.checkpoint_path = str(path)
+    return model.to(device).eval()
