@@ -262,7 +262,6 @@ def test_make_dataloaders_batches(mixed_df):
 
     torch.manual_seed(0)
     learn = Learner(dls, torch.nn.Conv2d(3, 1, 3, padding=1), loss_func=torch.nn.BCEWithLogitsLoss())
-    with learn.no_bar(), learn.no_logging():
-        learn.fit(1, lr=1e-2)
+    learn.fit(1, lr=1e-2)
     train_loss, valid_loss = learn.recorder.values[-1][:2]
     assert np.isfinite(train_loss) and np.isfinite(valid_loss)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -171,10 +171,11 @@ def _finish(rows: list[dict], ctx: _Ctx) -> pd.DataFrame:
         df["mask_invert"] = df["mask_invert"].astype(bool)
     n_t, n_a = int((df["label"] == 1).sum()) if len(df) else 0, int((df["label"] == 0).sum()) if len(df) else 0
     ctx.report.insert(0, f"{ctx.name}: {len(df)} rows ({n_t} tampered, {n_a} authentic) from {ctx.root}")
+    df = df.reset_index(drop=True)
     df.attrs["report"] = list(ctx.report)
     df.attrs["problems"] = list(ctx.problems)
     df.attrs["dataset"] = ctx.name
-    return df.reset_index(drop=True)
+    return df
 
 
 # ----------------------------------------------------------------------------------------- manifest
@@ -363,6 +364,7 @@ def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]
                 ctx.problems.append(f"{s}: ambiguous mask candidates {sorted(ms)}")
 
     rows: list[dict] = []
+    details: list[str] = []
     counts = Counter()
     for s, p in img_stems.items():
         if s not in match:
@@ -384,12 +386,13 @@ def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]
         if {"S": "copy-move", "D": "splicing"}.get(name_sd) not in (None, manip):
             how += f"; reclassified as {manip} (mask folder)"
         if how != "exact":
-            ctx.report.append(f"{p.name} -> {mpath.name}: {how}")
+            details.append(f"{p.name} -> {mpath.name}: {how}")
         rows.append(_row(p, mpath, label=1, manipulation=manip, note=how))
     for m in sorted(free):
         ctx.problems.append(f"mask {masks[m][1].name} matches no tampered image")
-    ctx.report.append(f"pairing: {counts['exact']} exact, {counts['non-exact']} non-exact (listed above/below), "
+    ctx.report.append(f"pairing: {counts['exact']} exact, {counts['non-exact']} non-exact (listed below), "
                       f"{counts['no mask']} tampered without mask, {len(free)} masks unused")
+    ctx.report += details
     _resolve_sizes(rows, ctx, rule="transpose")
     rows += [_row(p, None, label=0) for p in authentic]
     return rows

@@ -1,0 +1,123 @@
+"""ReConWave-Net classification-guided restorer (Yu et al. 2026, Sec. 3.1; Table 7 attentions)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from paper_repro.losses import loss_for
+from paper_repro.models import create
+from paper_repro.models.restorer import ATTENTIONS, DeformableAttention, image_statistics
+from paper_repro.perturb import DISTURBANCE_CLASSES, random_disturbance
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Single-threaded: on a shared 2-core box intra-op threads only contend."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+@pytest.mark.parametrize("size", [(64, 96), (32, 48)])  # bottleneck 8x12 and 4x6 (not a window multiple)
+def test_restorer_forward_backward_shapes(attention, size):
+    torch.manual_seed(0)
+    m = create("restorer", width=4, attention=attention)
+    x = torch.rand(2, 3, *size)
+    out = m(x)
+    assert out["restored"].shape == x.shape
+    assert out["disturbance_logits"].shape == (2, len(DISTURBANCE_CLASSES)) and out["strength"].shape == (2, 1)
+    # zero-initialised gain/bias head: the untrained restorer is the identity
+    torch.testing.assert_close(out["restored"], x)
+    dist, cls, strength = random_disturbance(x, torch.Generator().manual_seed(0))
+    loss, parts = loss_for("restorer")(m(dist), None, clean=x, disturbance=cls, strength=strength)
+    loss.backward()
+    assert torch.isfinite(loss) and {"l1", "ffl", "edge", "cls", "strength"} <= set(parts)
+    assert m.head.weight.grad.abs().sum() > 0
+    assert m.classifier.mlp[-1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_restorer_is_conditioned_on_the_disturbance_class(attention):
+    torch.manual_seed(0)
+    m = create("restorer", width=4, attention=attention).eval()
+    for mod in (m.head, m.film[-1]):
+        torch.nn.init.normal_(mod.weight, std=0.05)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        a = m(x, disturbance=torch.tensor([1]), strength=torch.tensor([0.3]))["restored"]
+        b = m(x, disturbance=torch.tensor([4]), strength=torch.tensor([0.3]))["restored"]
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_detached_condition_keeps_restoration_gradients_out_of_the_classifier():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    for detach in (True, False):
+        m = create("restorer", width=4, attention="vit", detach_condition=detach)
+        for mod in (m.head, m.film[-1]):
+            torch.nn.init.normal_(mod.weight, std=0.05)
+        m(x)["restored"].sum().backward()
+        g = m.classifier.mlp[-1].weight.grad
+        assert (g is None or g.abs().sum() == 0) == detach
+
+
+def test_deformable_attention_samples_at_reference_and_offset_points():
+    torch.manual_seed(0)
+    att = DeformableAttention(8, heads=2, points=3)
+    for lin in (att.offsets, att.weights):
+        torch.nn.init.zeros_(lin.weight)
+        torch.nn.init.zeros_(lin.bias)
+    vmap = torch.randn(1, 8, 5, 7)
+    q = torch.randn(1, 35, 8)
+    tokens = vmap.flatten(2).transpose(1, 2)
+    # zero offsets: every sample is the query's own pixel -> proj(value(x)) pointwise
+    torch.testing.assert_close(att(q, vmap), att.proj(att.value(tokens)), atol=1e-5, rtol=0)
+    # offsets of +1 pixel in x: the value map shifted left by one column, zeros past the border
+    with torch.no_grad():
+        att.offsets.bias.view(2, 3, 2)[..., 0] = 1.0
+    v = att.value(tokens).transpose(1, 2).reshape(1, 8, 5, 7)
+    shifted = torch.cat([v[..., 1:], torch.zeros_like(v[..., :1])], dim=-1)
+    expected = att.proj(shifted.flatten(2).transpose(1, 2)) - att.proj.bias * 0
+    border = torch.zeros(5, 7, dtype=torch.bool)
+    border[:, -1] = True
+    got = att(q, vmap)
+    torch.testing.assert_close(got[:, ~border.flatten()], expected[:, ~border.flatten()], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[:, border.flatten()], att.proj(torch.zeros(1, 5, 8)), atol=1e-5, rtol=0)
+
+
+def test_image_statistics_and_bad_inputs():
+    x = torch.full((1, 3, 16, 16), 0.25)
+    s = image_statistics(x)
+    torch.testing.assert_close(s[0, :3], torch.full((3,), 0.25))
+    torch.testing.assert_close(s[0, 3:6], torch.zeros(3))
+    with pytest.raises(ValueError, match="attention"):
+        create("restorer", attention="performer")
+    with pytest.raises(ValueError, match="multiples of 8"):
+        create("restorer", width=4)(torch.rand(1, 3, 36, 32))
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_restorer_learns_to_undo_a_brightness_shift(attention):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    clean = F.interpolate(torch.rand(4, 3, 8, 8, generator=g), size=(32, 32), mode="bilinear") * 0.6 + 0.1
+    dist = (clean + 0.2).clamp(0, 1)
+    mask = torch.zeros(4, 1, 32, 32)
+    mask[:, :, 8:20, 8:20] = 1
+    m = create("restorer", width=8, attention=attention)
+    crit = loss_for("restorer")
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    labels, strength = torch.full((4,), 1), torch.full((4,), 0.2)
+    l1 = []
+    for _ in range(30):
+        loss, parts = crit(m(dist), mask, clean=clean, disturbance=labels, strength=strength)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        l1.append(parts["l1"].item())
+    assert l1[-1] < 0.5 * l1[0], l1
+    m.eval()
+    with torch.no_grad():
+        out = m(dist)
+    assert (out["restored"] - clean).abs().mean() < (dist - clean).abs().mean()

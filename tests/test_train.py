@@ -1,0 +1,222 @@
+"""Training: Learner factory, exact checkpoint/resume, mixed precision, final checkpoints, profiles."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from fastai.callback.core import Callback, CancelFitException
+
+from paper_repro import profiles
+from paper_repro.data import make_dataloaders, manifest, split
+from paper_repro.train import (AutocastCallback, CheckpointResumeCallback, DictLoss, fit, load_model, make_learner,
+                               read_checkpoint)
+
+SIZE = 32
+MODEL_CFG = {"width": 4, "depth": 2, "embed_dim": 8, "embed_level": 1}
+# max_views=8 makes the contrastive loss sample pixels with torch.randperm, so the global RNG matters
+LOSS_CFG = {"max_views": 8, "max_anchors": 16}
+
+
+@pytest.fixture(scope="module")
+def frames():
+    df = manifest("synthetic")  # the built-in synthetic set (bundled scikit-image photos)
+    train_df, valid_df = split(df.iloc[:24], valid_pct=1 / 3, seed=0)
+    return train_df, valid_df  # 16 train (4 batches of 4), 8 valid
+
+
+def _dls(frames, bs=4):
+    return make_dataloaders(*frames, size=(SIZE, SIZE), bs=bs, seed=0)
+
+
+def _learner(frames, ckpt_dir, cbs=None, **kw):
+    kw.setdefault("model_cfg", MODEL_CFG)
+    kw.setdefault("loss_cfg", LOSS_CFG)
+    return make_learner("reconwave", _dls(frames), ckpt_dir=ckpt_dir, seed=0, quiet=True, cbs=cbs,
+                        precision="bf16", **kw)
+
+
+def _weights(learn):
+    return {k: v.detach().clone().float() for k, v in learn.model.state_dict().items()}
+
+
+def _values(learn):
+    return np.array([[float(v) for v in row] for row in learn.recorder.values])
+
+
+@pytest.fixture(scope="module")
+def reference(frames, tmp_path_factory):
+    """An uninterrupted 2-epoch run: final weights and per-epoch recorder rows."""
+    d = tmp_path_factory.mktemp("ref")
+    learn = _learner(frames, d)
+    metrics = fit(learn, epochs=2, lr=3e-3)
+    return _weights(learn), _values(learn), metrics
+
+
+class Kill(Callback):
+    """Simulates a kill: raises ``exc`` at ``event`` of training batch ``batch`` in epoch ``epoch``."""
+
+    order = 20  # before the checkpoint callback (95)
+
+    def __init__(self, epoch, batch, event="before_batch", exc=CancelFitException):
+        self.at, self.event, self.exc = (epoch, batch), event, exc
+
+    def _maybe(self, event):
+        if self.training and event == self.event and (self.epoch, self.iter) == self.at:
+            raise self.exc()
+
+    def before_batch(self):
+        self._maybe("before_batch")
+
+    def after_batch(self):
+        self._maybe("after_batch")
+
+
+def _assert_same(learn, reference):
+    ref_w, ref_vals, ref_metrics = reference
+    w = _weights(learn)
+    assert w.keys() == ref_w.keys()
+    for k in ref_w:
+        assert torch.allclose(w[k], ref_w[k], atol=1e-6), f"weights differ after resume: {k}"
+    vals = _values(learn)
+    assert vals.shape == ref_vals.shape
+    np.testing.assert_allclose(vals, ref_vals, rtol=0, atol=1e-6, equal_nan=True)
+
+
+def test_reference_run_trains_and_writes_final(reference, frames, tmp_path):
+    ref_w, ref_vals, metrics = reference
+    assert ref_vals.shape[0] == 2 and set(metrics) >= {"train_loss", "valid_loss", "f1", "iou"}
+    # the weights moved away from the initialisation
+    init = _weights(_learner(frames, None))
+    assert any(not torch.allclose(init[k], ref_w[k]) for k in init if init[k].is_floating_point())
+
+
+def test_resume_after_clean_interrupt_mid_epoch(frames, reference, tmp_path):
+    """Interrupted between two batches (epoch 2, before batch 3): the state is saved there, and a new
+    Learner resumes from exactly that point."""
+    learn = _learner(frames, tmp_path, cbs=[Kill(epoch=1, batch=2)])
+    fit(learn, epochs=2, lr=3e-3)
+    assert not learn.fit_completed
+    assert not (tmp_path / "final.pt").exists()
+    st = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert (st["epoch"], st["batches_done"]) == (1, 2)
+
+    resumed = _learner(frames, tmp_path)
+    metrics = fit(resumed, epochs=2, lr=3e-3)
+    ckpt = [cb for cb in resumed.cbs if isinstance(cb, CheckpointResumeCallback)][0]
+    assert ckpt.resumed_from == (1, 2)
+    _assert_same(resumed, reference)
+    assert metrics == pytest.approx(reference[2], nan_ok=True, abs=1e-6)
+    assert read_checkpoint(tmp_path / "final.pt")["metrics"] == pytest.approx(reference[2], nan_ok=True, abs=1e-6)
+
+
+def test_resume_after_kill_inside_a_batch_uses_periodic_checkpoint(frames, reference, tmp_path):
+    """A KeyboardInterrupt after the optimiser step of batch 3 (state possibly half-updated) is not
+    saved; the periodic checkpoint after batch 2 is used and the result is still exact."""
+    learn = _learner(frames, tmp_path, checkpoint_every=2, cbs=[Kill(1, 2, "after_batch", KeyboardInterrupt)])
+    with pytest.raises(KeyboardInterrupt):
+        fit(learn, epochs=2, lr=3e-3)
+    st = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert (st["epoch"], st["batches_done"]) == (1, 2)
+    assert torch.is_autocast_cpu_enabled() is False  # the autocast context was closed on the way out
+
+    resumed = _learner(frames, tmp_path, checkpoint_every=2)
+    fit(resumed, epochs=2, lr=3e-3)
+    _assert_same(resumed, reference)
+
+
+def test_resume_at_epoch_boundary_and_finished_run_is_a_no_op(frames, reference, tmp_path):
+    learn = _learner(frames, tmp_path, cbs=[Kill(1, 0)])  # killed before epoch 2's first batch
+    fit(learn, epochs=2, lr=3e-3)
+    st = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert (st["epoch"], st["batches_done"]) == (1, 0)
+    resumed = _learner(frames, tmp_path)
+    fit(resumed, epochs=2, lr=3e-3)
+    _assert_same(resumed, reference)
+    # a third call finds a finished fit: nothing is trained, weights and metrics unchanged
+    again = _learner(frames, tmp_path)
+    fit(again, epochs=2, lr=3e-3)
+    _assert_same(again, reference)
+
+
+def test_resume_refuses_a_different_schedule(frames, reference, tmp_path):
+    learn = _learner(frames, tmp_path, cbs=[Kill(0, 1)])
+    fit(learn, epochs=2, lr=3e-3)
+    with pytest.raises(RuntimeError, match="epochs"):
+        fit(_learner(frames, tmp_path), epochs=3, lr=3e-3)
+
+
+def test_bf16_autocast_runs_model_in_bf16_and_loss_in_fp32(frames):
+    seen = {}
+
+    class Probe(Callback):
+        order = 11
+
+        def after_loss(self):
+            seen["pred"] = self.pred["logits"].dtype
+            seen["loss"] = self.loss.dtype
+
+    learn = _learner(frames, None, cbs=[Probe()], metrics=False)
+    learn.model.head.register_forward_hook(lambda m, i, o: seen.setdefault("inside", o.dtype))
+    fit(learn, epochs=1, lr=1e-3, max_steps=1)
+    assert any(isinstance(cb, AutocastCallback) for cb in learn.cbs)
+    assert seen["inside"] == torch.bfloat16
+    assert seen["pred"] == torch.float32 and seen["loss"] == torch.float32
+
+
+def test_dict_loss_passes_extras_and_keeps_parts():
+    class Echo(torch.nn.Module):
+        def forward(self, outputs, mask, clean=None, strength=None):
+            total = (outputs["restored"] - clean).abs().mean() + strength.sum() * 0
+            return total, {"l1": total, "n": torch.tensor(float(mask.sum()))}
+
+    loss = DictLoss(Echo(), extra_names=("clean", "strength"))
+    pred = {"restored": torch.ones(2, 3, 4, 4, dtype=torch.bfloat16)}
+    out = loss(pred, torch.ones(2, 1, 4, 4), torch.zeros(2, 3, 4, 4), torch.zeros(2))
+    assert out.dtype == torch.float32 and float(out) == 1.0
+    assert float(loss.parts["n"]) == 32 and not loss.parts["l1"].requires_grad
+    with pytest.raises(ValueError, match="extra"):
+        loss(pred, torch.ones(2, 1, 4, 4), 1, 2, 3)
+
+
+def test_final_checkpoint_roundtrip(frames, reference, tmp_path):
+    learn = _learner(frames, tmp_path)
+    fit(learn, epochs=1, lr=3e-3, max_steps=2)
+    payload = read_checkpoint(tmp_path / "final.pt")
+    assert payload["model_name"] == "reconwave" and payload["model_cfg"] == MODEL_CFG
+    assert payload["stage"] == "detector" and math.isfinite(payload["metrics"]["valid_loss"])
+    model = load_model(tmp_path / "final.pt")
+    x = torch.rand(2, 3, SIZE, SIZE)
+    learn.model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x)["logits"], learn.model.cpu()(x)["logits"])
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_model(tmp_path / "nope.pt")
+    torch.save({"weights": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a paper_repro final checkpoint"):
+        load_model(tmp_path / "foreign.pt")
+
+
+def test_max_steps_caps_batches_per_epoch(frames):
+    learn = _learner(frames, None, metrics=False)
+    fit(learn, epochs=2, lr=1e-3, max_steps=3)  # ceil(3 / 2) = 2 batches per epoch
+    assert learn.train_iter == 4
+
+
+def test_profiles():
+    smoke = profiles.get("smoke")
+    assert set(profiles.PROFILES) == {"smoke", "cpu", "paper"}
+    assert smoke.image_size % 32 == 0 and smoke.results_dir.name == "smoke"
+    assert tuple(smoke.alphas) == (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)
+    p = profiles.get("smoke", epochs={"detector": 7}, seed=3)
+    assert p.epochs["detector"] == 7 and p.epochs["restorer"] == smoke.epochs["restorer"] and p.seed == 3
+    assert p.stage("detector")["epochs"] == 7
+    assert profiles.get("paper").image_size == 512 and profiles.get("cpu").image_size == 256
+    assert profiles.get("smoke").model_cfg("reconwave")["width"] == smoke.width["reconwave"]
+    d = profiles.get("cpu").asdict()
+    assert isinstance(d["results_dir"], str) and d["name"] == "cpu"
+    with pytest.raises(KeyError, match="smoke, cpu, paper"):
+        profiles.get("fast")
+    with pytest.raises(TypeError, match="unknown profile field"):
+        profiles.get("smoke", imagesize=3)
