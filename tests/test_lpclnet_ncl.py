@@ -181,8 +181,9 @@ def test_lpcl_loss_is_fp32_under_bf16_autocast():
     model = create("lpclnet", preset="tiny")
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(x)
-        total, _ = loss_for("lpclnet", patch_size=2)(out, m)
+        total, parts = loss_for("lpclnet", patch_size=2)(out, m)
     assert total.dtype == torch.float32 and torch.isfinite(total)
+    assert all(v.dtype == torch.float32 for v in parts.values())
 
 
 def test_ncl_branches_switch_contour_roles():

@@ -179,8 +179,9 @@ def test_pretrain_loss_is_fp32_under_bf16_autocast():
     model.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(torch.rand(2, 3, 64, 64))
-        total, _ = loss_for("mpc")(out, rect_mask())
+        total, parts = loss_for("mpc")(out, rect_mask())
     assert total.dtype == torch.float32 and torch.isfinite(total)
+    assert all(v.dtype == torch.float32 for v in parts.values())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,10 +30,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from .patch_contrastive import AUTHENTIC, TAMPERED, patch_labels
+from .patch_contrastive import AUTHENTIC, TAMPERED, fp32, patch_labels
 from .registry import register_loss
 
 
+@fp32
 def mpc_infonce(anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
                 temperature: float = 0.1, same_set: bool = False) -> torch.Tensor:
     """``-mean_i log( e^{p_i/t} / (e^{p_i/t} + sum_n e^{a_i.n/t}) )`` with ``p_i`` = mean similarity of
@@ -77,6 +78,7 @@ class MPCPretrainLoss(nn.Module):
         (ax, nx), (ay, ny) = x, y
         return mpc_infonce(ax, ay, ny, self.t) + mpc_infonce(ay, ax, nx, self.t)
 
+    @fp32
     def forward(self, outputs: dict, mask: torch.Tensor, **extra):
         missing = [k for k in ("embeddings", "branch_embeddings") if k not in outputs]
         if missing:
@@ -114,6 +116,7 @@ class MPCFinetuneLoss(nn.Module):
         super().__init__()
         self.alpha, self.gamma = alpha, gamma
 
+    @fp32
     def forward(self, outputs: dict, mask: torch.Tensor, **extra):
         if "logits" not in outputs:
             raise KeyError(f"MPCFinetuneLoss: model outputs lack 'logits'; got {sorted(outputs)}")

@@ -14,6 +14,8 @@ autocast, and they are finite when a batch holds only one class (the contrastive
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -31,6 +33,21 @@ REL_CONTOUR_AS_TAMPERED = ((1, -1, -1), (-1, 1, 1), (-1, 1, 1))
 REL_CONTOUR_AS_AUTHENTIC = ((1, -1, 1), (-1, 1, -1), (1, -1, 1))
 #: Two classes only (contour / mixed entries are ignored).
 REL_BINARY = ((1, -1, 0), (-1, 1, 0), (0, 0, 0))
+
+
+def fp32(fn):
+    """Run ``fn`` with autocast disabled (on CPU and CUDA), so that its matmuls stay float32 even when
+    the caller is inside ``torch.autocast``; tensor arguments are still cast with ``.float()`` inside."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.autocast("cpu", enabled=False):
+            if torch.cuda.is_available():
+                with torch.autocast("cuda", enabled=False):
+                    return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _as_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
@@ -104,6 +121,7 @@ def sample_by_class(feats: torch.Tensor, labels: torch.Tensor,
     return feats[idx], labels[idx]
 
 
+@fp32
 def relation_infonce(feats: torch.Tensor, labels: torch.Tensor, relation, temperature: float = 0.1) -> torch.Tensor:
     """Supervised InfoNCE with a class relation table (SupCon "L_out", Khosla et al., NeurIPS 2020).
 
@@ -202,6 +220,7 @@ class LPCLLoss(nn.Module):
         self.max_samples, self.max_patch_samples = max_samples, max_patch_samples
         self.pixel_contour_class = pixel_contour_class
 
+    @fp32
     def forward(self, outputs: dict, mask: torch.Tensor, **extra):
         _check(outputs, ("logits", "embeddings"), "LPCLLoss")
         emb = outputs["embeddings"].float()
@@ -240,6 +259,7 @@ class NCLLoss(nn.Module):
         self.contrast_weight, self.branch_weight, self.pivot_weight = contrast_weight, branch_weight, pivot_weight
         self.temperature, self.patch_size, self.max_samples = temperature, int(patch_size), max_samples
 
+    @fp32
     def forward(self, outputs: dict, mask: torch.Tensor, **extra):
         _check(outputs, ("logits", "logits_a", "logits_b", "embeddings_a", "embeddings_b"), "NCLLoss")
         bce = _bce(outputs["logits"], mask)

@@ -493,6 +493,17 @@ def atomic_save(obj, path: str | os.PathLike) -> Path:
     return path
 
 
+def _builtin(v):
+    """fastcore ``L`` / tuples -> lists, recursively (tensors kept): ``weights_only``-safe containers."""
+    if isinstance(v, dict):
+        return {k: _builtin(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "L":
+        return [_builtin(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
 def _plain(v):
     """Recorder values -> python floats / ints / strings (safe for ``weights_only`` loading)."""
     if isinstance(v, torch.Tensor):
@@ -554,7 +565,7 @@ class CheckpointResumeCallback(Callback):
             "n_epoch": int(learn.n_epoch), "n_iter": int(learn.train_batches()),
             "train_iter": int(train_iter), "pct_train": float(pct_train),
             "model": get_model(learn.model).state_dict(),
-            "opt": learn.opt.state_dict() if learn.opt is not None else None,
+            "opt": _builtin(learn.opt.state_dict()) if learn.opt is not None else None,
             "rng": rng,
             "cb_states": {k: cb.get_state() for k, cb in self._stateful_cbs().items()},
         }
@@ -609,7 +620,9 @@ class CheckpointResumeCallback(Callback):
                 f"{learn.n_epoch} x {n_iter}; delete the checkpoint (or pass resume=False) to start afresh")
         get_model(learn.model).load_state_dict(st["model"])
         if st.get("opt") is not None:
-            learn.opt.load_state_dict(st["opt"])
+            from fastcore.foundation import L
+
+            learn.opt.load_state_dict({"state": st["opt"]["state"], "hypers": L(st["opt"]["hypers"])})
         if st.get("scaler") is not None and getattr(learn, "scaler", None) is not None:
             learn.scaler.load_state_dict(st["scaler"])
         rec = getattr(learn, "recorder", None)

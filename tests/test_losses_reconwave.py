@@ -1,0 +1,178 @@
+"""Segmentation, pixel contrastive and restoration losses of ReConWave-Net (Yu et al. 2026)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from paper_repro.losses import loss_for
+from paper_repro.losses.contrastive import ReConWaveLoss, SupervisedPixelContrastive, downsample_mask
+from paper_repro.losses.restoration import FocalFrequencyLoss, ForensicRestorationLoss
+from paper_repro.losses.segmentation import BCEDiceLoss, BCELoss, SigmoidFocalLoss
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _mask(b=2, h=32, w=32):
+    m = torch.zeros(b, 1, h, w)
+    m[:, :, 8:20, 4:24] = 1
+    return m
+
+
+def test_bce_dice_perfect_vs_wrong_and_resizing():
+    mask = _mask()
+    good, parts = BCEDiceLoss()({"logits": (mask * 2 - 1) * 20}, mask)
+    bad, _ = BCEDiceLoss()({"logits": (1 - 2 * mask) * 20}, mask)
+    assert good < 1e-3 and bad > 10 and set(parts) == {"bce", "dice"}
+    # logits at half resolution are upsampled to the mask
+    small = F.interpolate((mask * 2 - 1) * 20, scale_factor=0.5, mode="nearest")
+    assert BCEDiceLoss()({"logits": small}, mask)[0] < 0.05
+    # pos_weight scales the BCE of positive pixels only
+    z = torch.zeros(2, 1, 32, 32)
+    b1 = BCELoss()({"logits": z}, mask)[0]
+    b3 = BCELoss(pos_weight=3.0)({"logits": z}, mask)[0]
+    frac = mask.mean()
+    torch.testing.assert_close(b3, b1 * (1 + 2 * frac))
+    torch.testing.assert_close(b1, F.binary_cross_entropy_with_logits(z, mask))
+
+
+def test_losses_are_fp32_under_bf16():
+    mask = _mask()
+    logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = {"logits": logits.to(torch.bfloat16)}
+        loss, _ = BCEDiceLoss()(out, mask)
+    assert loss.dtype == torch.float32
+    ref, _ = BCEDiceLoss()({"logits": logits.to(torch.bfloat16).float()}, mask)
+    torch.testing.assert_close(loss, ref)
+    loss.backward()
+    assert logits.grad is not None
+
+
+def test_sigmoid_focal_reduces_to_half_bce_without_focusing():
+    mask = _mask()
+    logits = torch.randn(2, 1, 32, 32)
+    f0, parts = SigmoidFocalLoss(alpha=0.5, gamma=0.0)({"logits": logits}, mask)
+    torch.testing.assert_close(f0, 0.5 * F.binary_cross_entropy_with_logits(logits, mask))
+    # focusing down-weights easy pixels
+    easy = (mask * 2 - 1) * 3
+    assert SigmoidFocalLoss(gamma=2.0)({"logits": easy}, mask)[0] < SigmoidFocalLoss(gamma=0.0)({"logits": easy}, mask)[0] * 0.1
+    assert "focal" in parts
+    with pytest.raises(KeyError, match="logits"):
+        SigmoidFocalLoss()({"embeddings": logits}, mask)
+
+
+def test_downsample_mask_area_threshold():
+    m = torch.zeros(1, 1, 4, 4)
+    m[0, 0, :2, :2] = 1
+    m[0, 0, 2, 2] = 1  # 1/4 of a 2x2 cell: below 0.5
+    lab = downsample_mask(m, (2, 2))
+    assert lab.tolist() == [[[1, 0], [0, 0]]]
+
+
+def _separated_embeddings(mask, d=16, noise=0.3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a, t = torch.randn(d, generator=g), torch.randn(d, generator=g)
+    lab = mask[:, :1]
+    e = lab * t[:, None, None] + (1 - lab) * a[:, None, None]
+    return F.normalize(e + noise * torch.randn(e.shape, generator=g), dim=1)
+
+
+def test_pixel_contrastive_prefers_separated_embeddings():
+    torch.manual_seed(0)
+    mask = _mask(2, 16, 16)
+    emb = _separated_embeddings(mask)
+    perm = torch.randperm(16 * 16)
+    shuffled = emb.flatten(2)[:, :, perm].reshape_as(emb)
+    crit = SupervisedPixelContrastive(temperature=0.1, max_anchors=256, max_views=64)
+    good, parts = crit({"embeddings": emb}, mask)
+    bad, _ = crit({"embeddings": shuffled}, mask)
+    assert torch.isfinite(good) and good < bad - 0.3
+    assert "contrastive" in parts
+    # mask given at full resolution: labels are downsampled to the embedding grid
+    full = F.interpolate(mask, scale_factor=4, mode="nearest")
+    torch.manual_seed(1)
+    a = crit(emb, full)[0]
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, crit(emb, mask)[0])
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_pixel_contrastive_single_class_is_a_zero_with_grad(value):
+    emb = F.normalize(torch.randn(2, 8, 8, 8), dim=1).requires_grad_(True)
+    loss, _ = SupervisedPixelContrastive()(emb, torch.full((2, 1, 32, 32), value))
+    assert loss.item() == 0.0 and loss.requires_grad
+    loss.backward()
+    assert torch.all(emb.grad == 0)
+
+
+def test_reconwave_loss_parts_and_weight():
+    torch.manual_seed(0)
+    mask = _mask(2, 32, 32)
+    out = {"logits": torch.randn(2, 1, 32, 32), "embeddings": _separated_embeddings(_mask(2, 8, 8), seed=1)}
+    total, parts = loss_for("reconwave")(out, mask)
+    assert set(parts) == {"bce", "dice", "contrastive"}
+    torch.testing.assert_close(total, parts["bce"] + parts["dice"] + 0.1 * parts["contrastive"], atol=0.05, rtol=0)
+    t0, p0 = ReConWaveLoss()({"logits": out["logits"]}, mask)
+    assert set(p0) == {"bce", "dice"}
+    torch.testing.assert_close(t0, p0["bce"] + p0["dice"])
+
+
+def test_focal_frequency_loss():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 16, 16, generator=g)
+    ffl = FocalFrequencyLoss()
+    assert ffl(x, x.clone()).item() == 0.0
+    y = x + 0.1 * torch.randn(x.shape, generator=g)
+    assert ffl(y, x) > 0
+    # the spectrum weight is at most 1, so FFL is bounded by the plain mean squared spectral distance
+    d = torch.fft.fft2(y, norm="ortho") - torch.fft.fft2(x, norm="ortho")
+    assert ffl(y, x) <= (d.abs() ** 2).mean() + 1e-7
+    # alpha=1: weight |d| / max|d| per image and channel, so FFL = mean(|d|^3 / max|d|)
+    a = d.abs()
+    ref = (a ** 3 / a.amax(dim=(-2, -1), keepdim=True)).mean()
+    torch.testing.assert_close(ffl(y, x), ref, rtol=1e-5, atol=1e-8)
+    # the weight is detached: the gradient is that of the weighted squared distance with fixed weights
+    yy = y.clone().requires_grad_(True)
+    ffl(yy, x).backward()
+    assert yy.grad is not None and torch.isfinite(yy.grad).all()
+
+
+def test_forensic_loss_weights_the_tampered_region_more():
+    clean = torch.full((1, 3, 32, 32), 0.5)  # flat: no Canny edges, frequency magnitudes translation-invariant
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[:, :, 4:12, 4:12] = 1
+    inside, outside = clean.clone(), clean.clone()
+    inside[:, :, 4:12, 4:12] += 0.2
+    outside[:, :, 20:28, 20:28] += 0.2
+    crit = ForensicRestorationLoss()
+    li, pi = crit({"restored": inside}, mask, clean=clean)
+    lo, po = crit({"restored": outside}, mask, clean=clean)
+    assert li > lo * 1.3
+    torch.testing.assert_close(pi["ffl"], po["ffl"])
+    assert pi["l1"] > po["l1"] and pi["edge"] > po["edge"]
+    assert crit({"restored": clean}, mask, clean=clean)[0].item() == 0.0
+    # forensic=False: plain L1, blind to the mask
+    plain = ForensicRestorationLoss(forensic=False)
+    a, pa = plain({"restored": inside}, mask, clean=clean)
+    b, _ = plain({"restored": outside}, mask, clean=clean)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, (inside - clean).abs().mean())
+    assert set(pa) == {"l1"}
+
+
+def test_forensic_loss_classifier_and_strength_terms():
+    clean = torch.rand(2, 3, 16, 16)
+    logits = torch.tensor([[5.0, 0, 0, 0, 0], [0, 0, 0, 0, 5.0]])
+    out = {"restored": clean, "disturbance_logits": logits, "strength": torch.tensor([[0.0], [0.5]])}
+    crit = loss_for("restorer")
+    assert isinstance(crit, ForensicRestorationLoss)
+    right, parts = crit(out, None, clean=clean, disturbance=torch.tensor([0, 4]), strength=torch.tensor([0.0, 0.5]))
+    wrong, _ = crit(out, None, clean=clean, disturbance=torch.tensor([1, 2]), strength=torch.tensor([0.3, -0.2]))
+    assert right < 0.01 < wrong and {"cls", "strength"} <= set(parts)
+    with pytest.raises(ValueError, match="clean"):
+        crit(out, None)
