@@ -2,15 +2,15 @@
 
 - :func:`patch_labels` splits a mask into non-overlapping patches labelled ``AUTHENTIC`` (0, no
   tampered pixel), ``TAMPERED`` (1, every pixel tampered) or ``CONTOUR`` (2, mixed) — the taxonomy
-  of NCL (Zhou et al., ICCV 2023, Sec. 3) reused by LPCLNet (Sang et al., Information Sciences 2026).
+  of NCL (Zhou et al., ICCV 2023) reused by LPCLNet (Sang et al., Information Sciences 2026).
 - :func:`pool_patches` turns pixel embeddings into patch embeddings (average pool + L2 norm).
 - :func:`relation_infonce` is a supervised InfoNCE (SupCon "L_out", Khosla et al., NeurIPS 2020)
   whose positives / negatives come from a class *relation table*; the same function expresses the
   mutually exclusive 3-class contrast of LPCLNet and the non-mutually exclusive branches of NCL.
 - :class:`LPCLLoss` (registered for ``"lpclnet"``) and :class:`NCLLoss` (registered for ``"ncl"``).
 
-All losses are computed in float32 (inputs are cast with ``.float()``), so they are safe under bf16
-autocast, and they are finite when a batch holds only one class (the contrastive terms are then 0).
+All losses are computed in float32 (inputs cast with ``.float()``, autocast disabled inside by
+:func:`fp32`), so they are safe under bf16 autocast, and they are finite when a batch holds only one class (the contrastive terms are then 0).
 """
 from __future__ import annotations
 
@@ -130,7 +130,8 @@ def relation_infonce(feats: torch.Tensor, labels: torch.Tensor, relation, temper
     contrast set A(i) = P(i) + N(i) (self excluded):
     ``l_i = -1/|P(i)| sum_p log( exp(s_ip/t) / sum_{a in A(i)} exp(s_ia/t) )``. Anchors without a
     positive or a negative do not count; with no valid anchor the loss is ``0`` (still attached to the
-    graph), so it is finite for one-class batches.
+    graph), so it is finite for one-class batches. As in SupCon, the optimum is about ``log |P(i)|``,
+    not 0.
     """
     feats = F.normalize(feats.float(), dim=1)
     rel = torch.as_tensor(relation, device=feats.device)
@@ -209,6 +210,9 @@ class LPCLLoss(nn.Module):
       pixels inside contour patches a third class instead.
     - Samples are pooled over the batch (cross-image negatives) and class-balanced up to
       ``max_samples`` (pixel) / ``max_patch_samples`` (patch), both our choices for memory.
+    - Open in the paper, chosen here: the weights (0.1 each), ``patch_size`` in embedding pixels
+      (4 = 16 image pixels at 1/4 resolution, for 512-pixel inputs; use 2 for 64-pixel inputs, else
+      tiny images have no pure tampered patch).
     """
 
     def __init__(self, pixel_weight: float = 0.1, patch_weight: float = 0.1, temperature: float = 0.1,
@@ -251,6 +255,9 @@ class NCLLoss(nn.Module):
       ``(mean (s(a) - s(m))^2 + mean (s(b) - s(m))^2) / 2``, gradients into all three heads.
     - Branch heads are also supervised by BCE (our choice, ``branch_weight``), so the consistency
       term never pulls the pivot towards an untrained branch.
+    - Patches: ``patch_size`` embedding pixels (as in :class:`LPCLLoss`); a branch whose batch has
+      no negative for any anchor (e.g. branch B when no patch is purely tampered) contributes 0.
+    - Weights (contrast 0.1, branch 0.5, pivot 1.0) are ours; the paper's values are not restated here.
     """
 
     def __init__(self, contrast_weight: float = 0.1, branch_weight: float = 0.5, pivot_weight: float = 1.0,

@@ -106,7 +106,7 @@ class ResumableLearner(Learner):
             res = None
         if res is not None:
             self._resume = None
-            set_rng_state(res["rng"])
+            pass
         it = iter(self.dl)
         start = 0
         if res is not None and res["skip"]:
@@ -114,7 +114,7 @@ class ResumableLearner(Learner):
             for _ in range(start):  # replay this epoch's (seeded) data order without training on it
                 next(it)
             self.pct_train, self.train_iter = res["pct_train"], res["train_iter"]
-            set_rng_state(res["rng"])  # the state saved right after batch `start - 1`
+            pass
         for i in range(start, self.n_iter):
             try:
                 b = next(it)
