@@ -31,14 +31,16 @@ registered loss) at a profile's input size and widths, :func:`run_bench` measure
 - ``sweep_ips``: images x perturbation levels per second of the streamed robustness sweep
   (:func:`paper_repro.evaluate.sweep`, the profile's brightness/contrast grid, clean included), and
   ``sweep_overhead`` = sweep time / (levels x one clean :func:`paper_repro.evaluate.evaluate` pass)
-  (target <= 1.1); for the first detector also ``sweep_time_ratio_2x`` (sweep time at 2N over N
+  (target <= 1.1); for ``reconwave`` (else the first detector) also ``sweep_time_ratio_2x`` (sweep time at 2N over N
   images; linear cost gives 2) and ``rss_growth_mb`` (peak RSS at 2N minus at N; streamed evaluation
   keeps it near 0);
 - on GPU: ``mfu_train`` = 3 x forward FLOPs x ``train_ips_manual`` / peak, ``mfu_infer`` = forward
   FLOPs x ``infer_ips`` / peak, with the dense bf16 tensor-core peaks of :data:`PEAK_FLOPS`.
 
-Timings: ``warmup`` steps/calls first, then ``repeats`` timed groups; a record's ``value`` is the
-median over the groups (``min`` / ``max`` kept as well). Every record carries the device, torch
+Timings: each run does ``warmup`` untimed steps/calls, then ``repeats`` timed groups; the variants
+being compared (package vs hand-written loop, fp32 vs AMP, NCHW vs NHWC) run in ``rounds`` interleaved
+rounds (order reversed every other round) so that a change in machine load hits them alike; a
+record's ``value`` is the median over all groups (``min`` / ``max`` kept as well). Every record carries the device, torch
 thread count, torch / fastai / timm versions, CPU model and the 1-minute load average (other
 processes on the machine slow every number down; the ratios are less sensitive than the rates).
 
@@ -121,8 +123,9 @@ CSV_COLUMNS = ("timestamp", "run_id", "profile", "model", "measure", "value", "u
 # ------------------------------------------------------------------------------------------ settings
 @dataclass(frozen=True)
 class BenchSettings:
-    """How much to measure: ``warmup`` untimed steps, ``repeats`` timed groups of ``group`` steps,
-    ``n_eval`` images for the sweep (and ``2 * n_eval`` for the scaling check)."""
+    """How much to measure: ``warmup`` untimed steps, ``repeats`` timed groups of ``group`` steps per
+    run, ``rounds`` interleaved rounds of the compared variants (package / hand-written loop, fp32 /
+    AMP, NCHW / NHWC), ``n_eval`` images for the sweep (and ``2 * n_eval`` for the scaling check)."""
 
     warmup: int = 2
     repeats: int = 3
@@ -133,6 +136,7 @@ class BenchSettings:
     dataload_passes: int = 3
     n_synthetic: int = 64
     latency_size: int = 512
+    rounds: int = 2
     quick: bool = False
 
     @property
@@ -145,13 +149,13 @@ def settings_for(profile: str, quick: bool = False) -> BenchSettings:
     ``quick`` (tests) shrinks everything to the minimum that still yields every measure."""
     if quick:
         return BenchSettings(warmup=1, repeats=3, group=1, infer_repeats=3, n_eval=4, sweep_repeats=1,
-                             dataload_passes=2, n_synthetic=64, quick=True)
+                             dataload_passes=2, n_synthetic=64, rounds=1, quick=True)
     return {
         "cpu": BenchSettings(warmup=3, repeats=5, group=3, infer_repeats=5, n_eval=32, sweep_repeats=2,
                              n_synthetic=64),
         "paper": BenchSettings(warmup=5, repeats=5, group=5, infer_repeats=5, n_eval=64, sweep_repeats=3,
                                n_synthetic=128),
-    }.get(profile, BenchSettings())
+    }.get(profile, BenchSettings(n_eval=32))
 
 
 # ------------------------------------------------------------------------------------- environment
@@ -226,10 +230,23 @@ def _peak_rss_mb() -> float:
     return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 
 
+def _rss_mb() -> float:
+    """Current RSS in MB (``VmRSS``; NaN where ``/proc`` is missing)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
 @contextlib.contextmanager
 def _peak_memory(device: torch.device):
-    """Yields a dict filled on exit with ``rss_mb`` (peak), ``rss_method`` and ``gpu_mb`` (CUDA)."""
-    out: dict[str, Any] = {}
+    """Yields a dict filled on exit with ``rss_mb`` (peak), ``rss_before_mb``, ``rss_method`` and
+    ``gpu_mb`` (CUDA)."""
+    out: dict[str, Any] = {"rss_before_mb": _rss_mb()}
     resettable = _reset_peak_rss()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -271,12 +288,10 @@ def count_flops(model: nn.Module, size: int | tuple[int, int] = 512, batch: int 
 
 
 # --------------------------------------------------------------------------------------- timing
-def throughput(step_ends: Sequence[float], start: float, batch_size: int, warmup: int, repeats: int):
-    """Images/s from the end times of consecutive steps (``start`` = before the first step).
-
-    The first ``warmup`` intervals are dropped; the rest are cut into ``repeats`` contiguous groups;
-    returns ``(median, min, max)`` over the groups' images/s.
-    """
+def throughput_groups(step_ends: Sequence[float], start: float, batch_size: int, warmup: int,
+                      repeats: int) -> list[float]:
+    """Images/s of each of ``repeats`` contiguous groups of steps, from the end times of consecutive
+    steps (``start`` = before the first step); the first ``warmup`` intervals are dropped."""
     times = [start, *step_ends]
     intervals = [b - a for a, b in zip(times[:-1], times[1:])][warmup:]
     if not intervals:
@@ -285,8 +300,16 @@ def throughput(step_ends: Sequence[float], start: float, batch_size: int, warmup
     size = len(intervals) // repeats
     groups = [intervals[i * size:(i + 1) * size] for i in range(repeats)]
     groups[-1] += intervals[repeats * size:]
-    ips = [batch_size * len(g) / max(sum(g), 1e-12) for g in groups]
-    return statistics.median(ips), min(ips), max(ips)
+    return [batch_size * len(g) / max(sum(g), 1e-12) for g in groups]
+
+
+def _stats(values: Sequence[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def throughput(step_ends: Sequence[float], start: float, batch_size: int, warmup: int, repeats: int):
+    """``(median, min, max)`` over :func:`throughput_groups`."""
+    return _stats(throughput_groups(step_ends, start, batch_size, warmup, repeats))
 
 
 def _time_calls(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> list[float]:
@@ -429,7 +452,7 @@ def _manual_ips(model_name, cfg, pool, bs, lr, precision, channels_last, device,
     res = manual_fit(model, loss_for(model_name), dl, lr=lr, precision=precision, channels_last=channels_last,
                      device=device, stage=_stage_of(model_name), seed=seed,
                      max_steps=st.warmup + st.timed_steps)
-    return throughput(res["step_ends"], res["start"], bs, st.warmup, st.repeats)
+    return throughput_groups(res["step_ends"], res["start"], bs, st.warmup, st.repeats)
 
 
 # ---------------------------------------------------------------------------------- package loop
@@ -459,7 +482,7 @@ def _step_timer(device: torch.device):
 
 def _package_ips(model_name, prof, pool, valid, bs, device, st: BenchSettings):
     """Train through make_learner + fit (the package defaults: profile precision / layout, fastai Adam,
-    one-cycle schedule, metrics, loss parts); returns ((median, min, max), peak memory dict, learner)."""
+    one-cycle schedule, metrics, loss parts); returns (images/s per group, peak memory dict, learner)."""
     from fastai.data.core import DataLoaders
 
     from .train import fit, make_learner
@@ -470,7 +493,7 @@ def _package_ips(model_name, prof, pool, valid, bs, device, st: BenchSettings):
     stage = learn.stage
     with _peak_memory(device) as mem:
         fit(learn, epochs=1, lr=prof.lr[stage], max_steps=st.warmup + st.timed_steps, save_final=False)
-    ips = throughput(timer.ends, timer.start, bs, st.warmup, st.repeats)
+    ips = throughput_groups(timer.ends, timer.start, bs, st.warmup, st.repeats)
     return ips, mem, learn
 
 
@@ -525,13 +548,17 @@ def _sweep_measures(model, frames_df, prof, device, st: BenchSettings, scaling: 
     grid = sweep_grid(prof.alphas, prof.betas, clean=True)
     levels = len(grid)
     n = st.n_eval
-    kw = dict(size=prof.size, batch_size=prof.eval_batch_size, device=device)
+    kw = dict(size=prof.size, batch_size=prof.eval_batch_size, device=device, precision=prof.precision,
+              num_workers=prof.num_workers, progress=False)
 
     def clean_pass(df):
-        return ev.evaluate(model, df, **kw)
+        return ev.evaluate(model, df, perturbations=(("clean", None),), **kw)
 
     def sweep(df):
-        return ev.sweep(model, df, grid=grid, **kw)
+        res = ev.sweep(model, df, alphas=prof.alphas, betas=prof.betas, clean=True, **kw)
+        if len(res) != len(df) * levels:
+            raise RuntimeError(f"sweep returned {len(res)} rows for {len(df)} images x {levels} levels")
+        return res
 
     df_n = frames_df.iloc[:n]
     clean_pass(df_n)  # warm-up
@@ -582,14 +609,27 @@ def _log(msg: str) -> None:
 
 def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None, json: bool = False,
               out: str | os.PathLike | None = None, quick: bool = False, device: str | None = None,
-              settings: BenchSettings | None = None) -> list[dict]:
+              threads: int | None = None, settings: BenchSettings | None = None) -> list[dict]:
     """Measure every model in ``models`` (default :func:`default_models`) at ``profile``; return records.
 
     ``quick``: the smallest run that still yields every measure (32x32 inputs, batch 4, a few steps;
     for tests). ``json``: also print the records as JSON to stdout (else nothing is printed except
     progress on stderr). ``out``: append the records to that CSV. ``device``: ``"cpu"`` / ``"cuda"``
-    (default fastai's choice: the GPU when there is one). Model training logs go to stderr.
+    (default fastai's choice: the GPU when there is one). ``threads``: torch intra-op threads for the
+    run (default: leave torch's setting; restored afterwards). Model training logs go to stderr.
     """
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"bench: threads must be >= 1, got {threads}")
+        torch.set_num_threads(int(threads))
+    try:
+        return _run_bench(profile, models, json, out, quick, device, settings)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict]:
     from . import profiles
     from .train.callbacks import resolve_precision
 
@@ -624,6 +664,10 @@ def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None,
         _log(f"profile {prof.name}{' (quick)' if quick else ''}, device {dev} ({env['device_name']}), "
              f"{env['threads']} threads, default precision {prof.precision!r} -> {auto}, "
              f"channels_last {prof.channels_last}")
+        cores, load = os.cpu_count() or 1, _loadavg()
+        if dev.type == "cpu" and load == load and load > 0.75 * cores:
+            _log(f"warning: load average {load} on {cores} cores: other processes compete for the CPU, timings "
+                 f"will be slow and noisy{'; --threads 1 avoids thread oversubscription' if env['threads'] > 1 else ''}")
         df, (train_df, valid_df) = _synthetic_frames(prof, max(st.n_synthetic, 2 * st.n_eval), quick)
 
         # data loading alone (real loaders, synthetic set)
@@ -636,7 +680,8 @@ def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None,
         pool_imgs, pool_masks = _pool_tensors(df, prof.size, max(2 * bs, 8))
         pool = _Pool(pool_imgs, pool_masks, bs * (st.warmup + st.timed_steps + 1))
         valid = _Pool(pool_imgs, pool_masks, bs)
-        scaling_done = False
+        # the N vs 2N scaling check runs once: on reconwave when measured, else on the first detector
+        scaling_model = "reconwave" if "reconwave" in names else None
         for name in names:
             t_model = time.perf_counter()
             cfg = prof.model_cfg(name)
@@ -655,24 +700,45 @@ def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None,
             rec(name, "flops", flops, **common, counter="torch.utils.flop_counter.FlopCounterMode", mode="eval")
             del model
 
-            # training: package loop vs hand-written loop at the package defaults
-            _log(f"{name}: training ({st.warmup}+{st.timed_steps} steps, batch {bs}, {auto})")
-            man = _manual_ips(name, cfg, pool, bs, lr, auto, prof.channels_last, dev, prof.seed, st)
-            pkg, mem, _learn = _package_ips(name, prof, pool, valid, bs, dev, st)
-            del _learn
-            g = dict(repeats=st.repeats, steps=st.timed_steps, warmup=st.warmup, **common)
+            # training: package loop vs hand-written loop at the package defaults, then fp32 vs AMP and
+            # NHWC vs NCHW in the hand-written loop; `rounds` interleaved rounds (order reversed every
+            # other round) so that a change in machine load hits all variants alike
+            other = "fp32" if auto != "fp32" else amp
+            _log(f"{name}: training ({st.rounds} x 4 runs of {st.warmup}+{st.timed_steps} steps, batch {bs}, "
+                 f"{auto})")
+            runs = {
+                "manual": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, prof.channels_last, dev, prof.seed, st),
+                "package": lambda: _package_ips(name, prof, pool, valid, bs, dev, st),
+                "precision": lambda: _manual_ips(name, cfg, pool, bs, lr, other, prof.channels_last, dev,
+                                                 prof.seed, st),
+                "layout": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, not prof.channels_last, dev,
+                                              prof.seed, st),
+            }
+            got: dict[str, list[float]] = {k: [] for k in runs}
+            mems = []
+            for r in range(st.rounds):
+                for key in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+                    res = runs[key]()
+                    if key == "package":
+                        res, mem, _learn = res
+                        mems.append(mem)
+                        del _learn
+                    got[key] += res
+            man, pkg = _stats(got["manual"]), _stats(got["package"])
+            mem = max(mems, key=lambda m: m["rss_mb"])
+            g = dict(repeats=st.repeats * st.rounds, steps=st.timed_steps, warmup=st.warmup, rounds=st.rounds,
+                     **common)
             rec(name, "train_ips_package", pkg[0], min=pkg[1], max=pkg[2], **g,
                 loop="make_learner+fit (fastai Adam, one-cycle, metrics, quiet)")
             rec(name, "train_ips_manual", man[0], min=man[1], max=man[2], **g, loop="hand-written (torch AdamW)")
             rec(name, "train_ratio", pkg[0] / man[0], target=">= 0.95", **common)
-            rec(name, "peak_rss_mb", mem["rss_mb"], rss_method=mem["rss_method"], phase="package fit", **common)
+            rec(name, "peak_rss_mb", mem["rss_mb"], rss_method=mem["rss_method"], rss_before_mb=mem["rss_before_mb"],
+                phase="package fit (whole process: interpreter, libraries, data)", **common)
             if dev.type == "cuda":
-                rec(name, "peak_gpu_mem_mb", mem["gpu_mb"], phase="package fit", **common)
+                rec(name, "peak_gpu_mem_mb", max(m["gpu_mb"] for m in mems), phase="package fit", **common)
 
-            # precision: fp32 vs AMP (bf16 autocast on CPU) in the hand-written loop
-            other = "fp32" if auto != "fp32" else amp
-            man_other = _manual_ips(name, cfg, pool, bs, lr, other, prof.channels_last, dev, prof.seed, st)
-            ips_amp, ips_fp32 = (man, man_other) if auto != "fp32" else (man_other, man)
+            # precision: fp32 vs AMP (bf16 autocast on CPU)
+            ips_amp, ips_fp32 = (man, _stats(got["precision"])) if auto != "fp32" else (_stats(got["precision"]), man)
             sp = ips_amp[0] / ips_fp32[0]
             rec(name, "train_ips_manual_fp32", ips_fp32[0], min=ips_fp32[1], max=ips_fp32[2], **g | {"precision": "fp32"})
             rec(name, "train_ips_manual_amp", ips_amp[0], min=ips_amp[1], max=ips_amp[2], **g | {"precision": amp})
@@ -681,7 +747,7 @@ def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None,
                 auto=auto, auto_matches=(auto == winner))
 
             # layout: channels-last vs contiguous at the default precision
-            man_cl = _manual_ips(name, cfg, pool, bs, lr, auto, not prof.channels_last, dev, prof.seed, st)
+            man_cl = _stats(got["layout"])
             nhwc, nchw = (man_cl, man) if not prof.channels_last else (man, man_cl)
             cl = nhwc[0] / nchw[0]
             rec(name, "train_ips_manual_nhwc", nhwc[0], min=nhwc[1], max=nhwc[2], **g | {"channels_last": True})
@@ -689,23 +755,25 @@ def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None,
             rec(name, "channels_last_speedup", cl, precision=auto, winner=bool(cl > 1),
                 profile_default=prof.channels_last, auto_matches=(prof.channels_last == (cl > 1)))
 
-            # inference
+            # inference (default, other precision, other layout; interleaved rounds)
             model = _fresh_model(name, cfg, prof.seed).to(dev)
             xb = torch.rand(prof.eval_batch_size, 3, *prof.size, device=dev)
-            t_def = _infer_times(model, xb, auto, prof.channels_last, dev, st)
+            t_def, t_other, t_cl = [], [], []
+            for _ in range(st.rounds):
+                t_def += _infer_times(model, xb, auto, prof.channels_last, dev, st)
+                t_other += _infer_times(model, xb, other, prof.channels_last, dev, st)
+                t_cl += _infer_times(model, xb, auto, not prof.channels_last, dev, st)
             ips_inf = [prof.eval_batch_size / t for t in t_def]
             rec(name, "infer_ips", statistics.median(ips_inf), min=min(ips_inf), max=max(ips_inf),
-                repeats=st.infer_repeats, eval_batch_size=prof.eval_batch_size, **common)
-            t_other = _infer_times(model, xb, other, prof.channels_last, dev, st)
+                repeats=st.infer_repeats * st.rounds, eval_batch_size=prof.eval_batch_size, **common)
             t_amp, t_fp32 = (t_def, t_other) if auto != "fp32" else (t_other, t_def)
-            rec(name, "bf16_speedup_infer", statistics.median(t_fp32) / statistics.median(t_amp), precision=amp,
-                channels_last=prof.channels_last, winner=amp if statistics.median(t_fp32) > statistics.median(t_amp)
-                else "fp32", auto=auto)
-            t_cl = _infer_times(model, xb, auto, not prof.channels_last, dev, st)
+            spi = statistics.median(t_fp32) / statistics.median(t_amp)
+            rec(name, "bf16_speedup_infer", spi, precision=amp, channels_last=prof.channels_last,
+                winner=amp if spi > 1 else "fp32", auto=auto, auto_matches=(auto == (amp if spi > 1 else "fp32")))
             t_nhwc, t_nchw = (t_cl, t_def) if not prof.channels_last else (t_def, t_cl)
             cli = statistics.median(t_nchw) / statistics.median(t_nhwc)
             rec(name, "channels_last_speedup_infer", cli, precision=auto, winner=bool(cli > 1),
-                profile_default=prof.channels_last)
+                profile_default=prof.channels_last, auto_matches=(prof.channels_last == (cli > 1)))
             x512 = torch.rand(1, 3, st.latency_size, st.latency_size, device=dev)
             t_lat = _infer_times(model, x512, auto, prof.channels_last, dev, st)
             rec(name, "latency_ms_512", 1000 * statistics.median(t_lat), min=1000 * min(t_lat),
@@ -726,11 +794,12 @@ def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None,
                 probe = model.eval()(torch.rand(1, 3, *prof.size, device=dev))
             if isinstance(probe, dict) and "logits" in probe:
                 _log(f"{name}: sweep ({st.n_eval} images x {len(prof.alphas) + len(prof.betas) + 1} levels)")
-                for m in _sweep_measures(model, df, prof, dev, st,
-                                         scaling=not scaling_done):
+                scaling = name == scaling_model or scaling_model is None
+                for m in _sweep_measures(model, df, prof, dev, st, scaling=scaling):
                     measure, value = m.pop("measure"), m.pop("value")
                     rec(name, measure, value, **common, **m)
-                scaling_done = True
+                if scaling:
+                    scaling_model = name
             d_train = [r for r in records if r["model"] == name and r["measure"] == "train_ips_package"][0]["value"]
             rec(name, "dataload_headroom", d_med / d_train, dataload_ips=d_med, **common)
             del model
@@ -812,6 +881,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="append the records to this CSV file")
     parser.add_argument("--quick", action="store_true", help="smallest run with every measure (tests)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: the GPU when there is one)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's default, one per core)")
     return parser
 
 
@@ -826,7 +897,8 @@ def main(args=None) -> int:
         models = [m.strip() for item in models for m in str(item).split(",") if m.strip()] or None
     records = run_bench(profile=getattr(args, "profile", "smoke") or "smoke", models=models,
                         json=bool(getattr(args, "json", False)), out=getattr(args, "out", None),
-                        quick=bool(getattr(args, "quick", False)), device=getattr(args, "device", None))
+                        quick=bool(getattr(args, "quick", False)), device=getattr(args, "device", None),
+                        threads=getattr(args, "threads", None))
     if not getattr(args, "json", False):
         print(format_table(records))
     return 0

@@ -8,11 +8,17 @@ dataclass with attribute access and :meth:`Profile.asdict` (JSON-ready: paths as
   each training a few tiny models) runs in minutes on a 2-core CPU.
 - ``cpu``: real data under ``data_root`` (``$PAPER_REPRO_DATA``): train on synthetic tamperings made from
   ``photos/`` (BSDS500 + Kodak) plus the fixed train split of CASIA v1; evaluate on the held-out CASIA v1
-  split and every other dataset present; 256x256; sized so the sequence takes about an hour on a
-  2-core CPU.
+  split and every other dataset present; 256x256. Sized for the 90-minute budget of the notebook sequence
+  on a 2-core CPU: one bf16 training step of 8 images at 256x256 costs about 2 s (ReConWave-Net,
+  width 16) and 2-2.5 s (restorer, width 8) there, so each stage is capped by ``max_steps``.
 - ``paper``: GPU, the papers' 512x512 resolution and schedule scale, every dataset. Where the papers
   do not state a value (epochs per stage, widths of our re-implementations) the value here is our
   choice, chosen to match the papers' reported scale (ReConWave-Net: Adam, lr 1e-4, 512x512).
+
+Dataset specs (``train_datasets`` / ``eval_datasets``, resolved by :mod:`paper_repro.experiments`):
+``synthetic`` (built-in set), ``photos-synthetic`` (generated from ``<data_root>/photos``), a dataset
+adapter name (``casia1``...), ``<name>:train`` / ``<name>:test`` (a fixed seeded split), ``*`` (every
+benchmark present under the data root).
 
 Dict-valued fields (``epochs``, ``max_steps``, ``lr``, ``width``, ``model_kwargs``) are keyed by stage
 (``restorer``, ``detector``, ``pretrain``, ``finetune``) or by model name; ``get("smoke",
@@ -142,8 +148,8 @@ _TINY_DETECTORS = {"lpclnet": {"preset": "tiny"}, "ncl": {"preset": "tiny"}, "mp
 _BASE: dict[str, dict[str, Any]] = {
     "smoke": dict(
         image_size=64, batch_size=8,
-        epochs={"restorer": 2, "detector": 3, "pretrain": 2, "finetune": 2},
-        max_steps={"restorer": 16, "detector": 24, "pretrain": 12, "finetune": 12},
+        epochs={"restorer": 2, "detector": 2, "pretrain": 2, "finetune": 2},
+        max_steps={"restorer": 8, "detector": 10, "pretrain": 6, "finetune": 6},
         lr={"restorer": 2e-3, "detector": 2e-3, "pretrain": 1e-3, "finetune": 3e-3},
         width={"reconwave": 8, "reconwave-pipeline": 8, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
@@ -154,16 +160,16 @@ _BASE: dict[str, dict[str, Any]] = {
     ),
     "cpu": dict(
         image_size=256, batch_size=8,
-        epochs={"restorer": 3, "detector": 4, "pretrain": 3, "finetune": 2},
-        max_steps={"restorer": 300, "detector": 400, "pretrain": 200, "finetune": 150},
+        epochs={"restorer": 2, "detector": 3, "pretrain": 2, "finetune": 2},
+        max_steps={"restorer": 80, "detector": 150, "pretrain": 100, "finetune": 60},
         lr={"restorer": 1e-3, "detector": 1e-3, "pretrain": 1e-3, "finetune": 2e-3},
-        width={"reconwave": 16, "reconwave-pipeline": 16, "restorer": 16, "lpclnet": 8, "ncl": 8, "mpc": 8,
+        width={"reconwave": 16, "reconwave-pipeline": 16, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
         model_kwargs={"reconwave": {"depth": 4, "embed_dim": 32}, **_TINY_DETECTORS},
-        n_synthetic=800, synthetic_size=256,
+        n_synthetic=600, synthetic_size=256,
         train_datasets=("photos-synthetic", "casia1:train"),
         eval_datasets=("casia1:test", "*"),
-        max_eval_images=200, eval_batch_size=8, num_workers=2, checkpoint_every=100,
+        max_eval_images=100, eval_batch_size=8, num_workers=2, checkpoint_every=50,
     ),
     "paper": dict(
         image_size=512, batch_size=16,

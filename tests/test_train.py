@@ -111,33 +111,31 @@ def test_resume_after_clean_interrupt_mid_epoch(frames, reference, tmp_path):
     assert read_checkpoint(tmp_path / "final.pt")["metrics"] == pytest.approx(reference[2], nan_ok=True, abs=1e-6)
 
 
-def test_resume_after_kill_inside_a_batch_uses_periodic_checkpoint(frames, reference, tmp_path):
-    """A KeyboardInterrupt after the optimiser step of epoch 2's batch 2 (inside the batch: its
-    bookkeeping is half done) is not saved; the periodic checkpoint after batch 1 is used and the
-    result is still exact."""
-    learn = _learner(frames, tmp_path, checkpoint_every=1, cbs=[Kill(1, 1, "after_batch", KeyboardInterrupt)])
+def test_resume_twice_after_a_kill_inside_a_batch_and_at_an_epoch_boundary(frames, reference, tmp_path):
+    """1) A KeyboardInterrupt after the optimiser step of epoch 1's batch 2 (inside the batch: its
+    bookkeeping is half done) is not saved; the periodic checkpoint after batch 1 is kept.
+    2) The resumed run is killed again before epoch 2's first batch: the end-of-epoch checkpoint is the
+    newest. 3) A fit with another schedule refuses that checkpoint. 4) The second resume finishes with
+    the reference weights and metrics, and 5) a further call finds the finished fit and trains nothing."""
+    learn = _learner(frames, tmp_path, checkpoint_every=1, cbs=[Kill(0, 1, "after_batch", KeyboardInterrupt)])
     with pytest.raises(KeyboardInterrupt):
         fit(learn, epochs=2, lr=3e-3)
     st = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert (st["epoch"], st["batches_done"]) == (1, 1)
+    assert (st["epoch"], st["batches_done"]) == (0, 1)
     assert torch.is_autocast_cpu_enabled() is False  # the autocast context was closed on the way out
+
+    learn = _learner(frames, tmp_path, checkpoint_every=1, cbs=[Kill(1, 0)])
+    fit(learn, epochs=2, lr=3e-3)
+    st = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert (st["epoch"], st["batches_done"]) == (1, 0)
+
+    with pytest.raises(RuntimeError, match="2 epochs x 3 batches, this fit has 3 x 3"):
+        fit(_learner(frames, tmp_path), epochs=3, lr=3e-3)
 
     resumed = _learner(frames, tmp_path, checkpoint_every=1)
     fit(resumed, epochs=2, lr=3e-3)
     _assert_same(resumed, reference)
 
-
-def test_resume_at_epoch_boundary_refuses_other_schedule_and_finished_run_is_a_no_op(frames, reference, tmp_path):
-    learn = _learner(frames, tmp_path, cbs=[Kill(1, 0)])  # killed before epoch 2's first batch
-    fit(learn, epochs=2, lr=3e-3)
-    st = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert (st["epoch"], st["batches_done"]) == (1, 0)  # the end-of-epoch checkpoint, nothing newer
-    with pytest.raises(RuntimeError, match="2 epochs x 3 batches, this fit has 3 x 3"):
-        fit(_learner(frames, tmp_path), epochs=3, lr=3e-3)
-    resumed = _learner(frames, tmp_path)
-    fit(resumed, epochs=2, lr=3e-3)
-    _assert_same(resumed, reference)
-    # a third call finds a finished fit: nothing is trained, weights and metrics unchanged
     again = _learner(frames, tmp_path)
     fit(again, epochs=2, lr=3e-3)
     assert again.train_iter == resumed.train_iter == 6
@@ -212,3 +210,50 @@ def test_profiles():
         profiles.get("fast")
     with pytest.raises(TypeError, match="unknown profile field"):
         profiles.get("smoke", imagesize=3)
+
+
+def test_restorer_stage_disturbs_batches_and_logs_psnr_and_loss_parts(frames, tmp_path):
+    seen = []
+
+    class Spy(Callback):
+        order = 2  # after DisturbanceCallback (1)
+
+        def before_batch(self):
+            if self.training:
+                mask, clean, labels, strength = self.yb
+                seen.append((self.xb[0].clone(), clean.clone(), labels.clone(), strength.clone()))
+
+    learn = make_learner("restorer", _dls(frames), model_cfg={"width": 4, "levels": 2, "heads": 2, "window_size": 4},
+                         ckpt_dir=tmp_path, seed=0, quiet=True, precision="fp32", cbs=[Spy()],
+                         disturbance_cfg={"p_clean": 0.0})
+    assert learn.stage == "restorer"
+    metrics = fit(learn, epochs=1, lr=1e-3, max_steps=2)
+    assert "psnr" in metrics and 5 < metrics["psnr"] < 100
+    x, clean, labels, strength = seen[0]
+    assert (labels > 0).all()  # p_clean=0: every image is disturbed ...
+    assert not torch.allclose(x, clean)  # ... and the model sees the disturbed image
+    for img_x, img_c, lab, s in zip(x, clean, labels, strength):  # brightness classes: x = clip(clean + alpha)
+        if int(lab) in (1, 2):
+            assert torch.allclose(img_x, (img_c + s).clamp(0, 1), atol=1e-6)
+    import pandas as pd
+
+    hist = pd.read_csv(tmp_path / "history.csv")
+    assert {"train_l1", "train_cls", "train_strength", "valid_l1", "psnr"} <= set(hist.columns)
+
+
+def test_mpc_pretrain_then_finetune_with_frozen_backbone(frames, tmp_path):
+    dls = _dls(frames)
+    pre = make_learner("mpc", dls, model_cfg={"preset": "tiny"}, ckpt_dir=tmp_path / "pre", seed=0, quiet=True,
+                       precision="fp32")
+    assert pre.stage == "pretrain" and pre.metrics == []
+    fit(pre, epochs=1, lr=1e-3, max_steps=1)
+    tuned = make_learner("mpc-finetune", dls, model_cfg={"preset": "tiny"}, ckpt_dir=tmp_path / "ft", seed=0,
+                         quiet=True, precision="fp32", init_from=tmp_path / "pre" / "final.pt")
+    backbone = {k: v.clone() for k, v in tuned.model.backbone.state_dict().items()}
+    pre_backbone = {k[len("backbone."):]: v for k, v in pre.model.state_dict().items() if k.startswith("backbone.")}
+    assert all(torch.equal(backbone[k], pre_backbone[k].cpu()) for k in backbone)  # loaded from stage 1
+    head = {k: v.clone() for k, v in tuned.model.head.state_dict().items()}
+    metrics = fit(tuned, epochs=1, lr=1e-2, max_steps=2)
+    assert {"f1", "iou"} <= set(metrics)
+    assert all(torch.equal(v, backbone[k]) for k, v in tuned.model.backbone.state_dict().items())  # frozen
+    assert any(not torch.equal(v, head[k]) for k, v in tuned.model.head.state_dict().items())  # head trained

@@ -520,8 +520,8 @@ def _plain(v):
 class CheckpointResumeCallback(Callback):
     """Atomic resume checkpoints, and exact resumption at fit start.
 
-    Saved to ``ckpt_dir/last.pt`` (``tmp`` + ``os.replace``): after every epoch; every
-    ``every_n_batches`` training batches (when set); and when the fit is interrupted
+    Saved to ``ckpt_dir/last.pt`` (``tmp`` + ``os.replace``): after every epoch; every ``every`` training
+    batches when ``every`` is an int (or ``every_n_batches``); and when the fit is interrupted
     (``CancelFitException`` or ``KeyboardInterrupt``/any exception) between two batches. An
     interruption in the middle of a batch (the step may be half done) keeps the previous checkpoint.
 
@@ -539,8 +539,12 @@ class CheckpointResumeCallback(Callback):
 
     order = 95  # last: sees the recorder / scheduler / TrainEval state of each batch
 
-    def __init__(self, ckpt_dir: str | os.PathLike, every_n_batches: int | None = None, resume: bool = True,
-                 fname: str = "last.pt", verbose: bool = True):
+    def __init__(self, ckpt_dir: str | os.PathLike, every: str | int = "epoch", resume: bool = True,
+                 fname: str = "last.pt", verbose: bool = True, every_n_batches: int | None = None):
+        if every != "epoch" and not (isinstance(every, int) and every > 0):
+            raise ValueError(f"every must be 'epoch' or a positive number of batches, got {every!r}")
+        if isinstance(every, int):
+            every_n_batches = every
         self.ckpt_dir, self.fname = Path(ckpt_dir), fname
         self.every_n_batches = int(every_n_batches) if every_n_batches else None
         self.resume, self.verbose = resume, verbose
@@ -606,6 +610,8 @@ class CheckpointResumeCallback(Callback):
 
     # ---- events -----------------------------------------------------------------------------
     def before_fit(self):
+        if not hasattr(self.learn, "train_batches"):
+            raise TypeError("CheckpointResumeCallback needs a paper_repro.train.ResumableLearner (make_learner builds one)")
         self._active, self._in_batch, self._saved_epoch = True, False, -1
         self._done, self._trained, self._last = 0, False, None
         self.learn.resume_epoch, self.learn._resume = 0, None

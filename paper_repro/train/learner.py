@@ -106,7 +106,7 @@ class ResumableLearner(Learner):
             res = None
         if res is not None:
             self._resume = None
-            pass
+            set_rng_state(res["rng"])
         it = iter(self.dl)
         start = 0
         if res is not None and res["skip"]:
@@ -114,7 +114,7 @@ class ResumableLearner(Learner):
             for _ in range(start):  # replay this epoch's (seeded) data order without training on it
                 next(it)
             self.pct_train, self.train_iter = res["pct_train"], res["train_iter"]
-            pass
+            set_rng_state(res["rng"])  # the state saved right after batch `start - 1`
         for i in range(start, self.n_iter):
             try:
                 b = next(it)
@@ -230,8 +230,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     if stage == "restorer":
         callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
     if ckpt_dir is not None:
-        callbacks.append(CheckpointResumeCallback(ckpt_dir, every_n_batches=checkpoint_every, resume=resume,
-                                                  verbose=True))
+        callbacks.append(CheckpointResumeCallback(ckpt_dir, every=int(checkpoint_every) if checkpoint_every else "epoch",
+                                                  resume=resume))
     if quiet:
         callbacks.append(EpochLogCallback())
     callbacks += list(cbs or [])
@@ -267,8 +267,7 @@ def fit(learn: ResumableLearner, epochs: int | None = None, lr: float | None = N
     learn.max_train_batches = max(1, math.ceil(int(max_steps) / epochs)) if max_steps else None
 
     if num_distrib() > 1:
-        from fastai.distributed import DistributedTrainer  # noqa: F401 - patches Learner.distrib_ctx
-
+        _prepare_distributed(learn)
         with learn.distrib_ctx(in_notebook=False):
             learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
     else:
@@ -281,6 +280,25 @@ def fit(learn: ResumableLearner, epochs: int | None = None, lr: float | None = N
     if save_final and getattr(learn, "ckpt_dir", None) is not None:
         save_final_checkpoint(learn, learn.ckpt_dir / "final.pt", metrics=metrics, epochs=epochs, lr=lr)
     return metrics
+
+
+def _prepare_distributed(learn) -> None:
+    """DDP via fastai + Hugging Face Accelerate: one process per GPU (``accelerate launch`` / ``torchrun``
+    set ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``); each process uses ``cuda:LOCAL_RANK``."""
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        raise RuntimeError(f"WORLD_SIZE={num_distrib()}: multi-process training needs Hugging Face Accelerate "
+                           "(pip install accelerate)") from None
+    from fastai.distributed import DistributedTrainer  # noqa: F401 - patches Learner.distrib_ctx
+
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+        learn.model.to(device)
+        if all(hasattr(dl, "to") for dl in getattr(learn.dls, "loaders", [])):
+            learn.dls.to(device)
 
 
 def save_final_checkpoint(learn, path, metrics: dict | None = None, **info) -> Path | None:

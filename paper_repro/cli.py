@@ -1,0 +1,365 @@
+"""The ``paper-repro`` command.
+
+- ``paper-repro reproduce --profile smoke``: run ``notebooks/NN_*.ipynb`` in order with papermill
+  (parameters ``profile``, ``data_root``); executed copies and ``status.json`` go to ``runs/<profile>/``.
+  A rerun resumes from the first unfinished (or edited) notebook; ``--force`` reruns all. A failing
+  notebook stops the run with its name, cell and error (exit code 1).
+- ``paper-repro evaluate --checkpoint final.pt --dataset casia1 --root DIR [--sweep] [--json]``.
+- ``paper-repro predict IMAGE... --checkpoint final.pt [--restorer final.pt] [--out DIR]``: probability map,
+  binary mask and overlay PNGs at each image's size, plus the image-level score and disturbance class.
+- ``paper-repro bench ...``: see :mod:`paper_repro.bench`.
+
+User errors (missing files, unreadable images or checkpoints, unknown datasets) print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _json_safe(v):
+    if isinstance(v, dict):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            v = v.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _load_checkpoint(path, what: str = "checkpoint"):
+    from .train import load_model
+
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{what} {p}: file not found")
+    try:
+        return load_model(p)
+    except (ValueError, KeyError, RuntimeError, TypeError) as e:
+        raise CliError(f"{what} {p}: cannot load ({e})") from None
+
+
+def _model_size(args, model) -> tuple[int, int]:
+    size = args.size
+    if size is None:
+        prof = (getattr(model, "checkpoint", None) or {}).get("profile") or {}
+        size = prof.get("image_size") or 256
+    size = int(size)
+    if size <= 0 or size % 32:
+        raise CliError(f"--size must be a positive multiple of 32 (the models' stride), got {size}")
+    return size, size
+
+
+# ----------------------------------------------------------------------------------------- reproduce
+_NB_RE = re.compile(r"^(\d+)_.*\.ipynb$")
+
+
+def _notebooks(folder: Path, only) -> list[Path]:
+    if not folder.is_dir():
+        raise CliError(f"notebooks folder {folder} not found")
+    nbs = sorted((p for p in folder.iterdir() if _NB_RE.match(p.name)), key=lambda p: (int(_NB_RE.match(p.name)[1]), p.name))
+    if only:
+        wanted = {int(x) for x in only}
+        nbs = [p for p in nbs if int(_NB_RE.match(p.name)[1]) in wanted]
+        found = {int(_NB_RE.match(p.name)[1]) for p in nbs}
+        missing = sorted(wanted - found)
+        if missing:
+            raise CliError(f"--only: no notebook numbered {', '.join(f'{m:02d}' for m in missing)} in {folder}")
+    if not nbs:
+        raise CliError(f"no NN_*.ipynb notebooks in {folder}")
+    return nbs
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_status(path: Path, profile: str) -> dict:
+    if path.is_file():
+        try:
+            st = json.loads(path.read_text())
+            if st.get("profile") == profile and isinstance(st.get("finished"), dict):
+                return st
+        except (ValueError, OSError):
+            pass
+    return {"profile": profile, "finished": {}, "failed": None}
+
+
+def _write_status(path: Path, status: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(status, indent=2))
+    os.replace(tmp, path)
+
+
+def cmd_reproduce(args) -> int:
+    """Run the notebooks in order with papermill, resuming from the first unfinished one."""
+    from .profiles import PROFILES, project_root
+
+    if args.profile not in PROFILES:
+        raise CliError(f"unknown profile {args.profile!r}; profiles: {', '.join(PROFILES)}")
+    folder = Path(args.notebooks) if args.notebooks else project_root() / "notebooks"
+    nbs = _notebooks(folder, args.only)
+    out = Path(args.out) if args.out else project_root() / "runs" / args.profile
+    status_path = out / "status.json"
+    status = _read_status(status_path, args.profile)
+    if args.force:
+        status["finished"] = {}
+    data_root = str(Path(args.data_root).expanduser().resolve()) if args.data_root else None
+    if data_root is not None:
+        if not Path(data_root).is_dir():
+            raise CliError(f"--data-root {data_root}: folder not found")
+        os.environ["PAPER_REPRO_DATA"] = data_root  # kernels inherit it (paper_repro.config.data_root)
+
+    # resume from the first notebook that is not finished with its current source
+    start = 0
+    while start < len(nbs):
+        rec = status["finished"].get(nbs[start].name)
+        if rec is None or rec.get("sha256") != _sha256(nbs[start]):
+            break
+        start += 1
+    for nb in nbs[:start]:
+        print(f"[skip] {nb.name} (finished; see {out / nb.name})")
+    if start == len(nbs):
+        print(f"all {len(nbs)} notebooks already finished for profile {args.profile!r}; use --force to rerun")
+        return 0
+
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    for nb in nbs[start:]:
+        status["finished"].pop(nb.name, None)  # a later notebook reruns after an earlier one did
+    for nb in nbs[start:]:
+        target = out / nb.name
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"[run ] {nb.name} -> {target}", flush=True)
+        t0 = time.time()
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters={"profile": args.profile, "data_root": data_root},
+                                cwd=str(folder), progress_bar=False, kernel_name=args.kernel)
+        except PapermillExecutionError as e:
+            status["failed"] = {"notebook": nb.name, "cell_index": e.cell_index, "exec_count": e.exec_count,
+                                "ename": e.ename, "evalue": e.evalue, "output": str(target)}
+            _write_status(status_path, status)
+            print(f"paper-repro reproduce: notebook {nb.name} failed in cell In [{e.exec_count}] (cell "
+                  f"{e.cell_index + 1} of the executed copy): {e.ename}: {e.evalue}\n"
+                  f"  executed copy with the traceback: {target}\n"
+                  f"  fix it and rerun the same command to resume from {nb.name}", file=sys.stderr)
+            return 1
+        except Exception as e:  # noqa: BLE001 - kernel death, missing kernel, unreadable notebook
+            status["failed"] = {"notebook": nb.name, "ename": type(e).__name__, "evalue": str(e), "output": str(target)}
+            _write_status(status_path, status)
+            print(f"paper-repro reproduce: notebook {nb.name} could not be run: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        status["finished"][nb.name] = {"sha256": _sha256(nb), "seconds": round(time.time() - t0, 1),
+                                       "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        status["failed"] = None
+        _write_status(status_path, status)
+        print(f"[done] {nb.name} in {time.time() - t0:.1f}s", flush=True)
+    print(f"all {len(nbs)} notebooks finished for profile {args.profile!r}; executed copies in {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+def cmd_evaluate(args) -> int:
+    """Metrics of a checkpoint on a dataset (clean, or the brightness/contrast sweep)."""
+    from . import profiles
+    from .data import DatasetError, manifest
+    from .evaluate import evaluate, sweep, sweep_table
+    from .metrics import summarize
+
+    model = _load_checkpoint(args.checkpoint)
+    restorer = _load_checkpoint(args.restorer, "restorer checkpoint")
+    size = _model_size(args, model)
+    try:
+        df = manifest(args.dataset, args.root)
+    except (DatasetError, KeyError) as e:
+        raise CliError(str(e).strip("'\"")) from None
+    kw = dict(size=size, restorer=restorer, batch_size=args.batch_size, max_images=args.max_images,
+              progress=not args.json and sys.stderr.isatty(), precision=args.precision, device=args.device)
+    if args.sweep:
+        prof = profiles.get(args.profile)
+        res = sweep(model, df, prof.alphas, prof.betas, **kw)
+        table = sweep_table(res)
+    else:
+        res = evaluate(model, df, **kw)
+        table = None
+    overall = summarize(res, by="perturbation")
+    if args.json:
+        payload = {"checkpoint": str(args.checkpoint), "dataset": args.dataset, "root": str(args.root),
+                   "size": list(size), "n_images": int(res["image"].nunique()),
+                   "metrics": _json_safe(overall.loc["clean"].to_dict()) if "clean" in overall.index else None,
+                   "by_perturbation": [
+                       _json_safe({"perturbation": p, "level": (None if lv != lv else lv), **g[["f1", "iou", "auc"]].mean().to_dict()})
+                       for (p, lv), g in res.groupby(["perturbation", "level"], dropna=False, sort=False)]}
+        print(json.dumps(payload, indent=2))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.width", 160, "display.max_columns", 50, "display.float_format", "{:.4f}".format):
+            print(f"{args.checkpoint} on {args.dataset} ({res['image'].nunique()} images at {size[0]}x{size[1]})")
+            print(overall.to_string())
+            if table is not None:
+                print()
+                print(table.to_string())
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- predict
+def cmd_predict(args) -> int:
+    """Probability map, mask and overlay PNGs for each image, at the image's own size."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from .data import DatasetError, read_image
+    from .metrics import image_level_score
+    from .perturb import DISTURBANCE_CLASSES
+
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        raise CliError(f"image not found: {', '.join(str(m) for m in missing)}")
+    model = _load_checkpoint(args.checkpoint)
+    restorer = _load_checkpoint(args.restorer, "restorer checkpoint")
+    size = _model_size(args, model)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in args.images:
+        path = Path(path)
+        try:
+            img = read_image(path)
+        except DatasetError as e:
+            raise CliError(f"cannot read image {path}: {e}") from None
+        h, w = img.shape[:2]
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+        xs = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+        disturbance = "n/a"
+        with torch.no_grad():
+            if restorer is not None:
+                r = restorer(xs)
+                xs = r["restored"].float().clamp(0, 1)
+                if "disturbance_logits" in r:
+                    disturbance = DISTURBANCE_CLASSES[int(r["disturbance_logits"][0].argmax())]
+            o = model(xs)
+            if disturbance == "n/a" and "disturbance_logits" in o:
+                disturbance = DISTURBANCE_CLASSES[int(o["disturbance_logits"][0].argmax())]
+            prob = torch.sigmoid(o["logits"].float())
+            prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
+        score = float(image_level_score(prob))
+        mask = prob > 0.5
+        stem = path.stem
+        Image.fromarray(np.round(prob * 255).astype(np.uint8)).save(out / f"{stem}_prob.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(out / f"{stem}_mask.png")
+        overlay = img.copy()
+        overlay[mask] = 0.5 * overlay[mask] + 0.5 * np.array([1.0, 0.0, 0.0], dtype=np.float32)
+        Image.fromarray(np.round(overlay * 255).astype(np.uint8)).save(out / f"{stem}_overlay.png")
+        print(f"{path}: score {score:.4f}  tampered pixels {mask.mean() * 100:.1f}%  disturbance {disturbance}  "
+              f"-> {out / (stem + '_{prob,mask,overlay}.png')}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- bench
+def cmd_bench(args) -> int:
+    """Delegate to :func:`paper_repro.bench.main` (written separately)."""
+    try:
+        from . import bench
+    except ModuleNotFoundError as e:
+        if e.name in ("paper_repro.bench", f"{__package__}.bench"):
+            raise CliError("the bench command is not available: paper_repro/bench.py does not exist in this "
+                           "installation yet") from None
+        raise
+    return int(bench.main(args) or 0)
+
+
+# -------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from .profiles import PROFILES
+
+    p = argparse.ArgumentParser(prog="paper-repro", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("reproduce", help="run the notebooks in order with papermill (resumable)")
+    r.add_argument("--profile", default="smoke", choices=PROFILES)
+    r.add_argument("--data-root", help="real-data root (else $PAPER_REPRO_DATA)")
+    r.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
+    r.add_argument("--notebooks", help="notebooks folder (default: the project's notebooks/)")
+    r.add_argument("--out", help="executed copies + status.json (default: runs/<profile>/)")
+    r.add_argument("--force", action="store_true", help="rerun finished notebooks too")
+    r.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    r.set_defaults(func=cmd_reproduce)
+
+    e = sub.add_parser("evaluate", help="metrics of a checkpoint on a dataset")
+    e.add_argument("--checkpoint", required=True, help="final.pt written by paper_repro.train.fit")
+    e.add_argument("--dataset", required=True, help="dataset adapter name (casia1, coverage, folder, synthetic, ...)")
+    e.add_argument("--root", default=None, help="dataset folder (default: $PAPER_REPRO_DATA/<dataset>)")
+    e.add_argument("--restorer", default=None, help="restorer final.pt applied before the detector")
+    e.add_argument("--sweep", action="store_true", help="brightness/contrast sweep (the profile's alphas/betas)")
+    e.add_argument("--profile", default="smoke", choices=PROFILES, help="where the sweep levels come from")
+    e.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    e.add_argument("--size", type=int, default=None, help="model input size (default: the checkpoint's profile)")
+    e.add_argument("--max-images", type=int, default=None)
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    e.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    e.set_defaults(func=cmd_evaluate)
+
+    d = sub.add_parser("predict", help="tampering maps for images")
+    d.add_argument("images", nargs="+", metavar="IMAGE")
+    d.add_argument("--checkpoint", required=True, help="detector final.pt")
+    d.add_argument("--restorer", default=None, help="restorer final.pt (reports the disturbance class)")
+    d.add_argument("--out", default="predictions", help="output folder (default: ./predictions)")
+    d.add_argument("--size", type=int, default=None, help="model input size (default: the checkpoint's profile)")
+    d.set_defaults(func=cmd_predict)
+
+    b = sub.add_parser("bench", help="speed / memory benchmark (paper_repro.bench)")
+    b.add_argument("--profile", default="smoke", choices=PROFILES)
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--out", default=None)
+    b.add_argument("--models", nargs="+", default=None)
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CliError as e:
+        print(f"paper-repro {args.command}: error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print(f"paper-repro {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The ``paper-repro`` command: predict, evaluate, reproduce (papermill), bench registration."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+from PIL import Image
+
+from paper_repro.cli import main
+from paper_repro.data import make_dataloaders, manifest, split
+from paper_repro.train import fit, make_learner
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny ReConWave-Net trained for one step on the built-in synthetic set -> final.pt."""
+    d = tmp_path_factory.mktemp("ckpt")
+    train_df, valid_df = split(manifest("synthetic").iloc[:8], valid_pct=0.5, seed=0)
+    dls = make_dataloaders(train_df, valid_df, size=(32, 32), bs=4)
+    learn = make_learner("reconwave", dls, model_cfg={"width": 4, "depth": 2, "embed_dim": 8}, ckpt_dir=d,
+                         quiet=True, precision="fp32")
+    fit(learn, epochs=1, lr=1e-3, max_steps=1)
+    return d / "final.pt"
+
+
+@pytest.fixture(scope="module")
+def folder_dataset(tmp_path_factory):
+    """Tp/ Gt/ Au/ folder with 3 tampered and 1 authentic 40x56 images."""
+    root = tmp_path_factory.mktemp("folder")
+    rng = np.random.default_rng(0)
+    for sub in ("Tp", "Gt", "Au"):
+        (root / sub).mkdir()
+    for i in range(3):
+        mask = np.zeros((40, 56), np.uint8)
+        mask[8:24, 16:40] = 255
+        Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(root / "Tp" / f"t{i}.png")
+        Image.fromarray(mask).save(root / "Gt" / f"t{i}.png")
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(root / "Au" / "a0.png")
+    return root
+
+
+def test_predict_writes_three_maps_at_the_image_size(checkpoint, folder_dataset, tmp_path, capsys):
+    image = folder_dataset / "Tp" / "t0.png"
+    rc = main(["predict", str(image), "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--size", "32"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "t0.png" in out and "score" in out and "disturbance n/a" in out
+    prob = Image.open(tmp_path / "t0_prob.png")
+    mask = Image.open(tmp_path / "t0_mask.png")
+    overlay = Image.open(tmp_path / "t0_overlay.png")
+    assert prob.size == mask.size == overlay.size == (56, 40)  # PIL: (W, H) of the input image
+    assert prob.mode == "L" and overlay.mode == "RGB"
+    p, m = np.asarray(prob), np.asarray(mask)
+    assert set(np.unique(m)) <= {0, 255}
+    assert ((p >= 128) == (m == 255)).mean() > 0.99  # the mask is the probability map at 0.5
+    # the overlay is the image, blended half-way to red where the mask is set
+    img = np.asarray(Image.open(image)).astype(float)
+    red = 0.5 * img + 0.5 * np.array([255.0, 0.0, 0.0])
+    expected = np.where((m == 255)[..., None], red, img)
+    assert np.abs(np.asarray(overlay).astype(float) - expected).max() <= 1.0
+
+
+def test_predict_bad_inputs_exit_2_with_a_clear_message(checkpoint, tmp_path, capsys):
+    rc = main(["predict", str(tmp_path / "nope.jpg"), "--checkpoint", str(checkpoint), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope.jpg" in err and "Traceback" not in err
+    junk = tmp_path / "junk.png"
+    junk.write_text("not an image")
+    rc = main(["predict", str(junk), "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--size", "32"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "junk.png" in err and "Traceback" not in err
+    img = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(img)
+    rc = main(["predict", str(img), "--checkpoint", str(tmp_path / "missing.pt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "missing.pt" in err
+    rc = main(["predict", str(img), "--checkpoint", str(junk)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "junk.png" in err and "Traceback" not in err
+
+
+def test_evaluate_json_and_sweep_table(checkpoint, folder_dataset, capsys):
+    rc = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "folder", "--root", str(folder_dataset),
+               "--json", "--size", "32", "--precision", "fp32"])
+    assert rc == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["n_images"] == 4
+    assert 0.0 <= payload["metrics"]["f1"] <= 1.0 and 0.0 <= payload["metrics"]["iou"] <= 1.0
+    assert [r["perturbation"] for r in payload["by_perturbation"]] == ["clean"]
+
+    rc = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "folder", "--root", str(folder_dataset),
+               "--sweep", "--size", "32", "--max-images", "2", "--precision", "fp32"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "brightness" in out and "contrast" in out and "average" in out
+
+    rc = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "folder", "--root",
+               str(folder_dataset / "nothing")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nothing" in err
+
+
+def _notebook(path, cells):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "paper"\ndata_root = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_reproduce_names_the_failing_cell_and_resumes(tmp_path, capsys):
+    nbs, runs, log = tmp_path / "notebooks", tmp_path / "runs", tmp_path / "log.txt"
+    nbs.mkdir()
+    _notebook(nbs / "01_first.ipynb", [f"open({str(log)!r}, 'a').write('01 ' + profile + '\\n')"])
+    _notebook(nbs / "02_second.ipynb", ["x = 1", "raise ValueError('boom in cell two')"])
+    args = ["reproduce", "--profile", "smoke", "--notebooks", str(nbs), "--out", str(runs)]
+
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    # papermill adds an injected-parameters cell, so the raising cell is In [4] of the executed copy
+    assert "02_second.ipynb" in err and "In [4]" in err and "boom in cell two" in err
+    status = json.loads((runs / "status.json").read_text())
+    assert list(status["finished"]) == ["01_first.ipynb"] and status["failed"]["notebook"] == "02_second.ipynb"
+    assert log.read_text() == "01 smoke\n"  # the profile parameter was injected
+    assert (runs / "02_second.ipynb").is_file()  # executed copy kept for the traceback
+
+    _notebook(nbs / "02_second.ipynb", ["x = 1", "y = x + 1"])  # fixed
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "[skip] 01_first.ipynb" in out and "[run ] 02_second.ipynb" in out
+    assert log.read_text() == "01 smoke\n"  # the finished notebook was not rerun
+    status = json.loads((runs / "status.json").read_text())
+    assert list(status["finished"]) == ["01_first.ipynb", "02_second.ipynb"] and status["failed"] is None
+
+    assert main(args + ["--force", "--only", "1"]) == 0
+    assert log.read_text() == "01 smoke\n01 smoke\n"
+
+
+def test_bench_is_registered(capsys):
+    import importlib.util
+
+    from paper_repro.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--profile", "cpu", "--json", "--out", "b.json", "--models", "a", "b"])
+    assert (args.profile, args.json, args.out, args.models) == ("cpu", True, "b.json", ["a", "b"])
+    if importlib.util.find_spec("paper_repro.bench") is None:
+        rc = main(["bench", "--profile", "smoke"])
+        assert rc == 2 and "bench.py" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--profile", "nope"])

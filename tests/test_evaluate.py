@@ -1,0 +1,189 @@
+"""Evaluation passes, robustness sweeps and restoration scores on tiny folder datasets."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+from PIL import Image
+
+from paper_repro import perturb
+from paper_repro.data import manifest
+from paper_repro.evaluate import evaluate, restoration_scores, restoration_table, sweep, sweep_table
+
+TAMPERED_RED, BACKGROUND_RED, ORACLE_T = 0.9, 0.05, 0.3
+
+
+class Oracle(nn.Module):
+    """Reads the tampered region off the image: the red channel encodes the true mask (see ``folder``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(40.0))
+
+    def forward(self, x):
+        return {"logits": self.scale * (x[:, :1] - ORACLE_T)}
+
+
+class Shift(nn.Module):
+    """A fake restorer that adds ``delta`` (undoes a brightness shift) and reports a disturbance class."""
+
+    def __init__(self, delta):
+        super().__init__()
+        self.delta = delta
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 5)
+        logits[:, 1] = 1.0  # "brighter"
+        return {"restored": (x + self.delta).clamp(0, 1), "disturbance_logits": logits}
+
+
+def _write_folder(root, sizes, n_authentic=2, seed=0):
+    """Tp/ Gt/ Au/ folder dataset; tampered pixels have red 0.9, all others red 0.05 (random green/blue)."""
+    rng = np.random.default_rng(seed)
+    for sub in ("Tp", "Gt", "Au"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i, (h, w) in enumerate(sizes):
+        mask = np.zeros((h, w), bool)
+        y, x = 8 * rng.integers(0, h // 8 - 2), 8 * rng.integers(0, w // 8 - 2)  # 8-px aligned blocks
+        mask[y:y + 16, x:x + 16] = True
+        img = rng.uniform(0.1, 0.4, (h, w, 3))
+        img[..., 0] = np.where(mask, TAMPERED_RED, BACKGROUND_RED)
+        Image.fromarray(np.round(img * 255).astype(np.uint8)).save(root / "Tp" / f"t{i}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(root / "Gt" / f"t{i}.png")
+    for i in range(n_authentic):
+        h, w = sizes[i % len(sizes)]
+        img = rng.uniform(0.1, 0.4, (h, w, 3))
+        img[..., 0] = BACKGROUND_RED
+        Image.fromarray(np.round(img * 255).astype(np.uint8)).save(root / "Au" / f"a{i}.png")
+    return manifest("folder", root)
+
+
+@pytest.fixture(scope="module")
+def df64(tmp_path_factory):
+    return _write_folder(tmp_path_factory.mktemp("f64"), [(64, 64)] * 4)
+
+
+@pytest.fixture(scope="module")
+def df_mixed(tmp_path_factory):
+    return _write_folder(tmp_path_factory.mktemp("fmix"), [(48, 80), (80, 48), (64, 96)], n_authentic=2, seed=1)
+
+
+def _run(model, df, **kw):
+    kw.setdefault("precision", "fp32")
+    kw.setdefault("progress", False)
+    kw.setdefault("device", "cpu")
+    return evaluate(model, df, **kw)
+
+
+def test_oracle_is_perfect_on_clean_images(df64):
+    res = _run(Oracle(), df64, size=64, batch_size=3)
+    assert len(res) == 6 and list(res["perturbation"].unique()) == ["clean"]
+    tampered = res[res["label"] == 1]
+    assert (tampered["f1"] == 1.0).all() and (tampered["iou"] == 1.0).all() and (tampered["auc"] == 1.0).all()
+    authentic = res[res["label"] == 0]
+    assert authentic["f1"].isna().all()  # no positive pixel: excluded from pixel means
+    assert (tampered["image_score"] > 0.5).all() and (authentic["image_score"] < 0.5).all()
+    assert set(res["dataset"]) == {"folder"}
+    # only scalars are kept: no arrays / tensors in the frame
+    for col in res.columns:
+        assert all(v is None or np.isscalar(v) for v in res[col]), col
+
+
+def test_predictions_are_scored_at_the_original_mask_size(df_mixed):
+    res = _run(Oracle(), df_mixed, size=32, batch_size=2)
+    tampered = res[res["label"] == 1]
+    # the model saw 32x32 images; the upsampled map still matches the full-size masks closely
+    assert tampered["f1"].min() > 0.85 and tampered["iou"].min() > 0.7
+
+
+def test_sweep_rows_levels_and_perturbation_effect(df64):
+    res = sweep(Oracle(), df64, alphas=(-0.5, 0.5), betas=(0.5,), size=64, batch_size=4, precision="fp32",
+                progress=False, device="cpu")
+    grid = perturb.sweep_grid((-0.5, 0.5), (0.5,))
+    assert len(res) == 6 * len(grid)
+    got = {(p, None if math.isnan(lv) else lv) for p, lv in zip(res["perturbation"], res["level"])}
+    assert got == set(grid)
+    f1 = res[res["label"] == 1].groupby(["perturbation", "level"], dropna=False)["f1"].mean()
+    # +0.5 brightness lifts the background red (0.05 -> 0.55) above the oracle's threshold: false positives
+    assert f1[("brightness", 0.5)] < 0.5
+    assert f1[("brightness", -0.5)] == 1.0 and f1[("contrast", 0.5)] == 1.0
+
+    table = sweep_table(res)
+    assert list(table.index)[:2] == [("clean", ""), ("brightness", -0.5)]
+    assert table.index[-1] == ("average", "")
+    assert table.loc[("clean", ""), ("f1", "folder")] == 1.0
+    perturbed = [f1[("brightness", -0.5)], f1[("brightness", 0.5)], f1[("contrast", 0.5)]]
+    assert table.loc[("average", ""), ("f1", "folder")] == pytest.approx(np.mean(perturbed))
+
+
+def test_restorer_is_applied_before_the_detector(df64):
+    res = _run(Oracle(), df64, size=64, perturbations=[("brightness", 0.5)], restorer=Shift(-0.5))
+    tampered = res[res["label"] == 1]
+    assert (tampered["f1"] == 1.0).all()  # the shift undid the disturbance
+    assert set(res["pred_disturbance"]) == {"brighter"} and set(res["true_disturbance"]) == {"brighter"}
+
+
+def test_batch_size_does_not_change_results(df_mixed):
+    perts = [("clean", None), ("brightness", 0.3), ("noise", 15), ("blur", 3)]
+    a = _run(Oracle(), df_mixed, size=32, perturbations=perts, batch_size=1)
+    b = _run(Oracle(), df_mixed, size=32, perturbations=perts, batch_size=4)
+    pd.testing.assert_frame_equal(a, b)
+    # noise is seeded per image: another seed changes it
+    c = _run(Oracle(), df_mixed, size=32, perturbations=[("noise", 60)], batch_size=4, seed=1)
+    d = _run(Oracle(), df_mixed, size=32, perturbations=[("noise", 60)], batch_size=4, seed=2)
+    assert not np.allclose(c["image_score"], d["image_score"])
+
+
+def test_max_images_and_bad_rows(df64, tmp_path):
+    assert len(_run(Oracle(), df64, size=64, max_images=2)) == 2
+    bad = pd.concat([df64.iloc[:1], df64.iloc[:1].assign(image=str(tmp_path / "missing.png"))], ignore_index=True)
+    with pytest.warns(UserWarning, match="missing.png"):
+        res = _run(Oracle(), bad, size=64)
+    assert len(res) == 1 and len(res.attrs["skipped"]) == 1
+    with pytest.raises(KeyError, match="unknown perturbation"):
+        _run(Oracle(), df64, size=64, perturbations=[("fog", 1)])
+
+
+def test_real_detector_runs_on_the_synthetic_set():
+    from paper_repro.models import create
+
+    df = manifest("synthetic").iloc[:4]
+    torch.manual_seed(0)
+    model = create("reconwave", width=4, depth=2, embed_dim=8)
+    res = _run(model, df, size=32, perturbations=[("clean", None), ("contrast", 0.5)], batch_size=2)
+    assert len(res) == 8
+    assert res["image_score"].between(0, 1).all()
+    assert res.loc[res["label"] == 1, "f1"].between(0, 1).all()
+
+
+def test_restoration_scores(df64):
+    perts = [("brightness", 0.2)]
+    undo, keep = Shift(-0.2), Shift(0.0)
+    undo.model_name, keep.model_name = "undo", "keep"
+    shifted = restoration_scores(undo, df64, perts, size=64, progress=False, device="cpu")
+    same = restoration_scores(keep, df64, perts, size=64, progress=False, device="cpu")
+    assert len(shifted) == 6 and set(shifted["method"]) == {"undo"}
+    # undoing the shift restores the image (up to the clipped pixels), doing nothing leaves it as is
+    assert (shifted["psnr"] > same["psnr"] + 10).all()
+    np.testing.assert_allclose(same["psnr"], same["psnr_input"])
+    assert shifted.loc[shifted["label"] == 0, "psnr_tampered"].isna().all()
+    assert shifted.loc[shifted["label"] == 1, "psnr_tampered"].notna().all()
+    assert shifted["ssim"].between(-1, 1).all() and (shifted["ssim"] > same["ssim"]).all()
+    table = restoration_table(pd.concat([shifted, same]))
+    assert table.loc[("undo", "authentic", "brightness"), "n_images"] == 2
+    assert table.loc[("undo", "tampered", "brightness"), "n_images"] == 4
+    assert table.loc[("undo", "authentic", "brightness"), "psnr"] > table.loc[("keep", "authentic", "brightness"), "psnr"]
+
+
+def test_restoration_baselines_by_name(df64):
+    none = restoration_scores("restore-none", df64, [("contrast", 0.5)], size=64, progress=False, device="cpu",
+                              with_ssim=False)
+    assert set(none["method"]) == {"restore-none"} and "ssim" not in none.columns
+    np.testing.assert_allclose(none["psnr"], none["psnr_input"])  # the identity restores nothing
+    classical = restoration_scores("restore-classical", df64, [("contrast", 0.5)], size=64, progress=False,
+                                   device="cpu", with_ssim=False)
+    assert not np.allclose(classical["psnr"], classical["psnr_input"])
