@@ -338,9 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="speed / memory benchmark (paper_repro.bench)")
     b.add_argument("--profile", default="smoke", choices=PROFILES)
-    b.add_argument("--json", action="store_true")
-    b.add_argument("--out", default=None)
-    b.add_argument("--models", nargs="+", default=None)
+    b.add_argument("--json", action="store_true", help="print the records as JSON")
+    b.add_argument("--out", default=None, help="append the records to this CSV file")
+    b.add_argument("--models", nargs="+", default=None, help="models to measure (space- or comma-separated)")
+    b.add_argument("--quick", action="store_true", help="smallest run with every measure")
+    b.add_argument("--device", default=None, help="cpu or cuda (default: the GPU when there is one)")
+    b.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     b.set_defaults(func=cmd_bench)
     return p
 

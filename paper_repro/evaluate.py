@@ -301,7 +301,6 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
     ``psnr_input`` is the unrestored perturbed image's PSNR for reference. ``perturbations`` defaults to
     the paper's brightness/contrast grid without the clean level.
     """
-    from .data import DatasetError, read_pair  # noqa: F401
     from .metrics import psnr, ssim
 
     size = _size(size)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.torch_core import get_model, rank_distrib
 
