@@ -11,7 +11,9 @@ registered loss) at a profile's input size and widths, :func:`run_bench` measure
   precision and layout, ``quiet=True`` i.e. no progress bar, no checkpoint folder), and
   ``train_ips_manual``: the same model, data, batch size, precision, optimiser (AdamW with fastai's
   Adam defaults: betas (0.9, 0.99), eps 1e-5, decoupled weight decay 0.01) and loss in a minimal
-  hand-written PyTorch loop (:func:`manual_fit`); ``train_ratio`` = package / manual (target >= 0.95).
+  hand-written PyTorch loop (:func:`manual_fit`); ``train_ratio`` = package / manual (target >= 0.95),
+  ``train_overhead_ms`` = the difference in step time (the loop's fixed per-step cost: callbacks,
+  fastai's optimiser and DataLoader; it matters only when steps are a few tens of ms).
   Both are timed between consecutive optimiser steps (data fetch + forward + loss + backward + step +
   per-batch callbacks), after ``warmup`` steps; validation and fit start/end are not timed;
 - ``bf16_speedup`` (training, hand-written loop): bf16 autocast (CPU) or AMP (GPU: bf16 where
@@ -31,18 +33,20 @@ registered loss) at a profile's input size and widths, :func:`run_bench` measure
 - ``sweep_ips``: images x perturbation levels per second of the streamed robustness sweep
   (:func:`paper_repro.evaluate.sweep`, the profile's brightness/contrast grid, clean included), and
   ``sweep_overhead`` = sweep time / (levels x one clean :func:`paper_repro.evaluate.evaluate` pass)
-  (target <= 1.1); for ``reconwave`` (else the first detector) also ``sweep_time_ratio_2x`` (sweep time at 2N over N
-  images; linear cost gives 2) and ``rss_growth_mb`` (peak RSS at 2N minus at N; streamed evaluation
-  keeps it near 0);
+  (target <= 1.1); for ``reconwave`` (else the first detector) also ``sweep_time_ratio_2x`` (sweep
+  time at 2N over N images; linear cost gives 2) and ``rss_growth_mb`` (peak RSS at 2N minus at N;
+  streamed evaluation keeps it near 0);
 - on GPU: ``mfu_train`` = 3 x forward FLOPs x ``train_ips_manual`` / peak, ``mfu_infer`` = forward
   FLOPs x ``infer_ips`` / peak, with the dense bf16 tensor-core peaks of :data:`PEAK_FLOPS`.
 
 Timings: each run does ``warmup`` untimed steps/calls, then ``repeats`` timed groups; the variants
 being compared (package vs hand-written loop, fp32 vs AMP, NCHW vs NHWC) run in ``rounds`` interleaved
 rounds (order reversed every other round) so that a change in machine load hits them alike; a
-record's ``value`` is the median over all groups (``min`` / ``max`` kept as well). Every record carries the device, torch
-thread count, torch / fastai / timm versions, CPU model and the 1-minute load average (other
-processes on the machine slow every number down; the ratios are less sensitive than the rates).
+record's ``value`` is the median over all groups (``min`` / ``max`` kept as well). Every record
+carries the device, torch thread count, torch / fastai / timm versions, CPU model and the 1-minute
+load average. On a CPU shared with other busy processes, several intra-op threads per process make
+every step many times slower (threads wait for each other at each parallel region); ``--threads 1``
+then gives the more meaningful numbers.
 
 ``--json`` prints a list of records ``{"model", "measure", "value", "unit", "device", "threads",
 "profile", ...}``; the default prints a table; ``--out FILE.csv`` appends the records to a CSV.
@@ -53,7 +57,6 @@ import argparse
 import contextlib
 import datetime as _dt
 import json as _json
-import math
 import os
 import platform
 import resource
@@ -61,7 +64,7 @@ import statistics
 import sys
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -80,6 +83,7 @@ MEASURES: dict[str, str] = {
     "train_ips_package": "images/s",
     "train_ips_manual": "images/s",
     "train_ratio": "ratio",
+    "train_overhead_ms": "ms/step",
     "train_ips_manual_fp32": "images/s",
     "train_ips_manual_amp": "images/s",
     "train_ips_manual_nhwc": "images/s",
@@ -649,7 +653,7 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
     env = environment(dev)
     base = {"timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "run_id": uuid.uuid4().hex[:8], "profile": prof.name, **env,
-            "image_size": prof.image_size, "batch_size": prof.batch_size}
+            "image_size": prof.image_size, "batch_size": prof.batch_size, "quick": bool(quick)}
     auto = resolve_precision(prof.precision, dev)
     amp = "bf16" if dev.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16"
     records: list[dict] = []
@@ -666,8 +670,9 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
              f"channels_last {prof.channels_last}")
         cores, load = os.cpu_count() or 1, _loadavg()
         if dev.type == "cpu" and load == load and load > 0.75 * cores:
+            hint = "; --threads 1 avoids thread oversubscription" if env["threads"] > 1 else ""
             _log(f"warning: load average {load} on {cores} cores: other processes compete for the CPU, timings "
-                 f"will be slow and noisy{'; --threads 1 avoids thread oversubscription' if env['threads'] > 1 else ''}")
+                 f"will be slow and noisy{hint}")
         df, (train_df, valid_df) = _synthetic_frames(prof, max(st.n_synthetic, 2 * st.n_eval), quick)
 
         # data loading alone (real loaders, synthetic set)
@@ -694,7 +699,7 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
             stage = _stage_of(name)
             lr = prof.lr[stage]
             common = dict(precision=auto, channels_last=prof.channels_last)
-            flops = count_flops(model, prof.size, device="cpu")
+            flops = count_flops(model.to(dev), prof.size, device=dev)
             rec(name, "params", count_params(model), **common)
             rec(name, "trainable_params", count_params(model, trainable_only=True), **common)
             rec(name, "flops", flops, **common, counter="torch.utils.flop_counter.FlopCounterMode", mode="eval")
@@ -732,6 +737,8 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
                 loop="make_learner+fit (fastai Adam, one-cycle, metrics, quiet)")
             rec(name, "train_ips_manual", man[0], min=man[1], max=man[2], **g, loop="hand-written (torch AdamW)")
             rec(name, "train_ratio", pkg[0] / man[0], target=">= 0.95", **common)
+            rec(name, "train_overhead_ms", 1000 * bs * (1 / pkg[0] - 1 / man[0]), **common,
+                note="package minus hand-written step time (fixed per-step cost of the fastai loop; noisy)")
             rec(name, "peak_rss_mb", mem["rss_mb"], rss_method=mem["rss_method"], rss_before_mb=mem["rss_before_mb"],
                 phase="package fit (whole process: interpreter, libraries, data)", **common)
             if dev.type == "cuda":
@@ -740,7 +747,8 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
             # precision: fp32 vs AMP (bf16 autocast on CPU)
             ips_amp, ips_fp32 = (man, _stats(got["precision"])) if auto != "fp32" else (_stats(got["precision"]), man)
             sp = ips_amp[0] / ips_fp32[0]
-            rec(name, "train_ips_manual_fp32", ips_fp32[0], min=ips_fp32[1], max=ips_fp32[2], **g | {"precision": "fp32"})
+            rec(name, "train_ips_manual_fp32", ips_fp32[0], min=ips_fp32[1], max=ips_fp32[2],
+                **g | {"precision": "fp32"})
             rec(name, "train_ips_manual_amp", ips_amp[0], min=ips_amp[1], max=ips_amp[2], **g | {"precision": amp})
             winner = amp if sp > 1 else "fp32"
             rec(name, "bf16_speedup", sp, precision=amp, channels_last=prof.channels_last, winner=winner,

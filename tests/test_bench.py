@@ -38,7 +38,7 @@ def test_quick_run_has_every_measure_with_units(quick_records):
     for r in quick_records:
         assert r["unit"] == bench.MEASURES[r["measure"]], r
         assert math.isfinite(r["value"]), r
-        if r["measure"] != "rss_growth_mb":  # a difference of peaks: may be 0 (flat memory)
+        if r["measure"] not in ("rss_growth_mb", "train_overhead_ms"):  # differences: may be <= 0
             assert r["value"] > 0, r
         for key in ("model", "measure", "value", "unit", "device", "threads", "profile", "torch", "fastai",
                     "timm", "cpu", "device_name"):
@@ -52,6 +52,8 @@ def test_quick_run_derived_measures_are_consistent(quick_records):
     r = _by_measure(quick_records)
     v = {k: x["value"] for k, x in r.items()}
     assert v["train_ratio"] == pytest.approx(v["train_ips_package"] / v["train_ips_manual"])
+    bs = r["train_ips_package"]["batch_size"]
+    assert v["train_overhead_ms"] == pytest.approx(1000 * bs * (1 / v["train_ips_package"] - 1 / v["train_ips_manual"]))
     assert v["bf16_speedup"] == pytest.approx(v["train_ips_manual_amp"] / v["train_ips_manual_fp32"])
     assert v["channels_last_speedup"] == pytest.approx(v["train_ips_manual_nhwc"] / v["train_ips_manual_nchw"])
     assert r["bf16_speedup"]["winner"] == ("bf16" if v["bf16_speedup"] > 1 else "fp32")

@@ -77,6 +77,12 @@ class TamperDataset(Dataset):
         self._sizes[i] = image.shape[:2]
         return image, mask
 
+    def reseed(self, seed: int) -> None:
+        """Restart the augmentation generator (flips, random crops) from ``seed``; training callbacks call
+        this at each epoch so an interrupted run resumes with the same augmentations."""
+        self._rng = np.random.default_rng([int(seed) % 2**32, 0xDA7A])
+        self._worker = None
+
     def _generator(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
         if info is not None and self._worker != info.id:

@@ -195,6 +195,8 @@ class MPC(nn.Module):
             raise TypeError(f"MPC.load_backbone: expected a state dict or a path, got {type(state).__name__}")
         if "model" in state and isinstance(state["model"], dict):  # fastai's Learner.save format
             state = state["model"]
+        elif "state_dict" in state and isinstance(state["state_dict"], dict):  # paper_repro final.pt
+            state = state["state_dict"]
         if any(k.startswith("backbone.") for k in state):
             state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
         self.backbone.load_state_dict(state, strict=True)

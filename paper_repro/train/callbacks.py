@@ -123,8 +123,6 @@ def _reseed_dataset(ds, seed: int) -> None:
         return
     if hasattr(ds, "reseed"):
         ds.reseed(seed)
-    elif isinstance(getattr(ds, "_rng", None), np.random.Generator):
-        ds._rng = np.random.default_rng([seed % 2**32, 0xDA7A])
 
 
 class SeedCallback(Callback):
