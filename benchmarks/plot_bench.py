@@ -70,7 +70,9 @@ def plot_throughput(df: pd.DataFrame, out: Path) -> Path:
                     aspect=1.6, col_wrap=min(2, sub["setting"].nunique()), sharey=False)
     g.set(yscale="log")
     g.set_axis_labels("", "images/s (sweep: image-levels/s)")
-    g.set_xticklabels(rotation=30)
+    for ax in g.axes.flat:  # every facet gets its model names (col_wrap hides the upper ones)
+        ax.tick_params(axis="x", labelbottom=True, rotation=30)
+    g.tight_layout()
     g.figure.suptitle("Throughput per model", y=1.02)
     path = out / "throughput.png"
     g.figure.savefig(path, dpi=130, bbox_inches="tight")
