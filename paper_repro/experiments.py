@@ -262,10 +262,11 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
 
     cfg = profile.model_cfg(model_name)
     cfg.update(model_cfg or {})
-    return {"version": __version__, "model_name": model_name, "model_cfg": cfg, "stage": stage,
+    spec = {"version": __version__, "model_name": model_name, "model_cfg": cfg, "stage": stage,
             "loss_cfg": dict(loss_cfg or {}), "schedule": profile.stage(stage), "size": list(profile.size),
             "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {})}
+    return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
 
 
 def _loads(path: Path) -> bool:

@@ -61,6 +61,10 @@ def test_train_or_load_trains_once_and_retrains_on_a_new_spec(micro):
     E.train_or_load(micro, "rw", "reconwave", model_cfg={"dwfel": False})
     assert path.stat().st_mtime_ns != mtime
     assert load_model(path).dwfel is False
+    # tuple-valued options survive the JSON spec: still cached on the second call
+    lp = E.train_or_load(micro, "lp", "lpclnet", model_cfg={"aspp_dilations": (1, 2)})
+    lp_mtime = lp.stat().st_mtime_ns
+    assert E.train_or_load(micro, "lp", "lpclnet", model_cfg={"aspp_dilations": (1, 2)}).stat().st_mtime_ns == lp_mtime
 
 
 def test_tidy_sweep_means_are_over_tampered_images_and_levels():
