@@ -105,6 +105,11 @@ class Profile:
 
     def model_cfg(self, model_name: str, **overrides) -> dict[str, Any]:
         """Configuration for ``models.create(model_name, **cfg)``: ``model_kwargs[name]`` + ``width``."""
+        if model_name == "reconwave-pipeline":  # composed of the two models' own configurations
+            cfg = {"detector_cfg": self.model_cfg("reconwave"), "restorer_cfg": self.model_cfg("restorer")}
+            cfg.update(self.model_kwargs.get(model_name, {}))
+            cfg.update(overrides)
+            return cfg
         cfg = dict(self.model_kwargs.get(model_name, {}))
         if model_name in self.width:
             cfg["width"] = self.width[model_name]
@@ -151,7 +156,7 @@ _BASE: dict[str, dict[str, Any]] = {
         epochs={"restorer": 2, "detector": 2, "pretrain": 2, "finetune": 2},
         max_steps={"restorer": 8, "detector": 10, "pretrain": 6, "finetune": 6},
         lr={"restorer": 2e-3, "detector": 2e-3, "pretrain": 1e-3, "finetune": 3e-3},
-        width={"reconwave": 8, "reconwave-pipeline": 8, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
+        width={"reconwave": 8, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
         model_kwargs={"reconwave": {"depth": 3, "embed_dim": 16}, **_TINY_DETECTORS},
         n_synthetic=64, synthetic_size=64,
@@ -163,7 +168,7 @@ _BASE: dict[str, dict[str, Any]] = {
         epochs={"restorer": 2, "detector": 3, "pretrain": 2, "finetune": 2},
         max_steps={"restorer": 80, "detector": 150, "pretrain": 100, "finetune": 60},
         lr={"restorer": 1e-3, "detector": 1e-3, "pretrain": 1e-3, "finetune": 2e-3},
-        width={"reconwave": 16, "reconwave-pipeline": 16, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
+        width={"reconwave": 16, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
         model_kwargs={"reconwave": {"depth": 4, "embed_dim": 32}, **_TINY_DETECTORS},
         n_synthetic=600, synthetic_size=256,
@@ -176,7 +181,7 @@ _BASE: dict[str, dict[str, Any]] = {
         epochs={"restorer": 50, "detector": 100, "pretrain": 100, "finetune": 30},
         max_steps={"restorer": None, "detector": None, "pretrain": None, "finetune": None},
         lr={"restorer": 1e-4, "detector": 1e-4, "pretrain": 1e-4, "finetune": 1e-3},
-        width={"reconwave": 64, "reconwave-pipeline": 64, "restorer": 32},
+        width={"reconwave": 64, "restorer": 32},
         model_kwargs={"reconwave": {"depth": 4, "embed_dim": 128},
                       "lpclnet": {"preset": "paper"}, "ncl": {"preset": "paper"}, "mpc": {"preset": "paper"},
                       "mpc-finetune": {"preset": "paper"}},

@@ -257,3 +257,18 @@ def test_mpc_pretrain_then_finetune_with_frozen_backbone(frames, tmp_path):
     assert {"f1", "iou"} <= set(metrics)
     assert all(torch.equal(v, backbone[k]) for k, v in tuned.model.backbone.state_dict().items())  # frozen
     assert any(not torch.equal(v, head[k]) for k, v in tuned.model.head.state_dict().items())  # head trained
+
+
+def test_every_registered_model_builds_from_every_profile():
+    """Profiles give each registered model a configuration its factory accepts (the pipeline composes
+    the detector's and the restorer's)."""
+    from paper_repro import profiles
+    from paper_repro.models import available, create
+
+    for name in profiles.PROFILES:
+        prof = profiles.get(name)
+        cfg = prof.model_cfg("reconwave-pipeline")
+        assert cfg["detector_cfg"]["width"] == prof.width["reconwave"]
+        if name == "smoke":
+            for model_name in available():
+                create(model_name, **prof.model_cfg(model_name))
