@@ -34,11 +34,10 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -359,7 +358,8 @@ def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(per_batch, per_epoch)`` training records of run ``key``: ``losses.csv`` (step, fastai's smoothed
     training loss) and ``history.csv`` (epoch, train/valid loss, metrics, loss parts)."""
     path = checkpoint(profile, key).parent
-    batches = pd.read_csv(path / "losses.csv") if (path / "losses.csv").is_file() else pd.DataFrame(columns=["step", "loss"])
+    batches = (pd.read_csv(path / "losses.csv") if (path / "losses.csv").is_file()
+               else pd.DataFrame(columns=["step", "loss"]))
     epochs = pd.read_csv(path / "history.csv") if (path / "history.csv").is_file() else pd.DataFrame()
     return batches, epochs
 
@@ -514,7 +514,8 @@ def _attach_paper(df: pd.DataFrame, table: str, paper: str = "reconwave",
         b = _paper.beside(keyed, table, on=list(on), paper=paper)
     except KeyError as err:
         df["paper"], df["diff"] = math.nan, math.nan
-        reason = _paper.MISSING_TABLES.get(f"{paper}/{table}") or _paper.MISSING_TABLES.get(f"{paper}/table") or str(err)
+        reason = (_paper.MISSING_TABLES.get(f"{paper}/{table}") or _paper.MISSING_TABLES.get(f"{paper}/table")
+                  or str(err))
         df.attrs["paper_missing"] = reason
         return df
     if len(b) != len(df):  # pragma: no cover - beside is many_to_one + left join
@@ -656,7 +657,8 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
     ``reconwave_restorer``; ``classical`` is ours). Retinexformer and MSEC-Net appear with the paper's
     numbers only (``value`` NaN). ``manipulation`` ``all`` = over every tampered image."""
     grid = _paper_grid()
-    parts = [_tidy_restoration(_restoration_scores(profile, r, grid)) for r in ("restore-none", "restore-classical", restorer)]
+    parts = [_tidy_restoration(_restoration_scores(profile, r, grid))
+             for r in ("restore-none", "restore-classical", restorer)]
     ours = pd.concat(parts, ignore_index=True)
     ours["method"] = ours["method"].map({"restore-none": "unrestored", "restore-classical": "classical",
                                          restorer: "reconwave_restorer"})
@@ -776,7 +778,8 @@ def method_comparison(profile) -> pd.DataFrame:
         merged = b if merged is None else merged.assign(paper=merged["paper"].fillna(b["paper"]),
                                                         diff=merged["diff"].fillna(b["diff"]))
     out = merged if merged is not None else out
-    out.attrs["paper_missing"] = " | ".join(_paper.MISSING_TABLES[k] for k in ("ncl/table", "mpc/table", "lpclnet/table"))
+    out.attrs["paper_missing"] = " | ".join(_paper.MISSING_TABLES[k]
+                                            for k in ("ncl/table", "mpc/table", "lpclnet/table"))
     return _order(out)
 
 

@@ -112,6 +112,7 @@ def test_table1_and_table6_on_a_micro_profile(micro):
     assert len(vals) == len(t6) and ((vals >= 0) & (vals <= 1)).all()
     assert t6["paper"].isna().all() and "not retrievable" in t6.attrs["paper_missing"]
     s = E.summarize(t6, index="restoration")
-    assert list(s.columns) == [f"{m} {p}" for m in ("f1", "iou", "auc") for p in ("clean", "brightness", "contrast", "mean")]
+    conditions = ("clean", "brightness", "contrast", "mean")
+    assert list(s.columns) == [f"{m} {p}" for m in ("f1", "iou", "auc") for p in conditions]
     # the evaluation was cached: a second call reads it back identically
     pd.testing.assert_frame_equal(E.table6_restoration_onoff(micro), t6)
