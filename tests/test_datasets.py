@@ -265,3 +265,15 @@ def test_make_dataloaders_batches(mixed_df):
     learn.fit(1, lr=1e-2)
     train_loss, valid_loss = learn.recorder.values[-1][:2]
     assert np.isfinite(train_loss) and np.isfinite(valid_loss)
+
+
+def test_split_stratifies_on_a_column_with_missing_values():
+    """Authentic rows have no manipulation: stratifying on it must treat 'missing' as its own class."""
+    import pandas as pd
+    from paper_repro.data import split
+
+    df = pd.DataFrame({"image": [f"{i}.png" for i in range(40)],
+                       "manipulation": ["splicing"] * 10 + ["copy-move"] * 10 + [None] * 20})
+    tr, va = split(df, valid_pct=0.25, seed=1, stratify="manipulation")
+    assert len(tr) + len(va) == 40 and set(tr["image"]).isdisjoint(va["image"])
+    assert va["manipulation"].isna().sum() == 5 and (va["manipulation"] == "splicing").sum() in (2, 3)

@@ -141,6 +141,12 @@ def _resize(x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]):
     return x.clamp_(0.0, 1.0), y
 
 
+def _strata(values: pd.Series) -> np.ndarray:
+    """String class keys for stratification; missing values (e.g. authentic rows' manipulation) form
+    their own class instead of failing inside scikit-learn."""
+    return np.array(["<missing>" if pd.isna(v) else str(v) for v in values], dtype=object)
+
+
 def split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0,
           stratify: str | Sequence | None = "label") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Deterministic train / valid split (same ``seed`` -> same split), stratified on ``stratify`` when
@@ -153,9 +159,9 @@ def split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0,
         raise ValueError(f"cannot split {len(df)} rows")
     strat = None
     if isinstance(stratify, str) and stratify in df.columns:
-        strat = df[stratify].astype(str).to_numpy()
+        strat = _strata(df[stratify])
     elif stratify is not None and not isinstance(stratify, str):
-        strat = np.asarray(stratify).astype(str)
+        strat = _strata(pd.Series(list(stratify)))
     if strat is not None:
         counts = pd.Series(strat).value_counts()
         n_valid = int(np.ceil(valid_pct * len(df)))
