@@ -189,3 +189,14 @@ def fake_roots(tmp_path) -> dict[str, Path]:
     (r / "manifest.csv").write_text("image,mask,label,manipulation\nimages/0.png,masks/0.png,1,splicing\n"
                                     "images/1.png,,0,\n")
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test single-threaded (training loops): on a shared 2-core box intra-op threads only contend."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -9,12 +9,7 @@ from paper_repro.losses.restoration import FocalFrequencyLoss, ForensicRestorati
 from paper_repro.losses.segmentation import BCEDiceLoss, BCELoss, SigmoidFocalLoss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _mask(b=2, h=32, w=32):

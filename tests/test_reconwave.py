@@ -11,13 +11,7 @@ from paper_repro.models.pipeline import ReConWavePipeline
 from paper_repro.losses import loss_for
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Training loops run single-threaded: on a shared 2-core box intra-op threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("wavelet", WAVELETS)

@@ -9,13 +9,7 @@ from paper_repro.models.restorer import ATTENTIONS, DeformableAttention, image_s
 from paper_repro.perturb import DISTURBANCE_CLASSES, random_disturbance
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Single-threaded: on a shared 2-core box intra-op threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
