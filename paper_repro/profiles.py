@@ -153,8 +153,8 @@ _TINY_DETECTORS = {"lpclnet": {"preset": "tiny"}, "ncl": {"preset": "tiny"}, "mp
 _BASE: dict[str, dict[str, Any]] = {
     "smoke": dict(
         image_size=64, batch_size=8,
-        epochs={"restorer": 2, "detector": 2, "pretrain": 2, "finetune": 2},
-        max_steps={"restorer": 8, "detector": 10, "pretrain": 6, "finetune": 6},
+        epochs={"restorer": 4, "detector": 8, "pretrain": 2, "finetune": 4},
+        max_steps={"restorer": 24, "detector": 48, "pretrain": 6, "finetune": 24},
         lr={"restorer": 2e-3, "detector": 2e-3, "pretrain": 1e-3, "finetune": 3e-3},
         width={"reconwave": 8, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
