@@ -407,7 +407,23 @@ def _logits(pred):
     return pred
 
 
-class PixelMetric(Metric):
+class _PerImageMean(Metric):
+    """A fastai metric averaging finite per-image values over an epoch (subclasses implement ``accumulate``
+    and call :meth:`_add`)."""
+
+    def reset(self):
+        self.total, self.count = 0.0, 0
+
+    def _add(self, v: float):
+        self.total += v
+        self.count += 1
+
+    @property
+    def value(self):
+        return self.total / self.count if self.count else float("nan")
+
+
+class PixelMetric(_PerImageMean):
     """Mean per-image pixel F1 or IoU at ``threshold`` over the validation set.
 
     Per-image scores come from :class:`paper_repro.metrics.MetricAccumulator` (vectorised confusion
@@ -421,9 +437,6 @@ class PixelMetric(Metric):
             raise ValueError(f"PixelMetric kind must be 'f1', 'iou', 'precision' or 'recall', got {kind!r}")
         self.kind, self.threshold = kind, threshold
 
-    def reset(self):
-        self.total, self.count = 0.0, 0
-
     def accumulate(self, learn):
         from ..metrics import MetricAccumulator
 
@@ -436,27 +449,19 @@ class PixelMetric(Metric):
         for row in acc.rows:
             v = float(row[self.kind])
             if math.isfinite(v):
-                self.total += v
-                self.count += 1
-
-    @property
-    def value(self):
-        return self.total / self.count if self.count else float("nan")
+                self._add(v)
 
     @property
     def name(self):
         return self.kind
 
 
-class PSNRMetric(Metric):
+class PSNRMetric(_PerImageMean):
     """Mean per-image PSNR (dB) of ``pred['restored']`` (clamped to [0, 1]) against the clean image ``yb[1]``
     (:func:`paper_repro.metrics.psnr`); a perfect restoration (infinite PSNR) counts as ``cap`` dB."""
 
     def __init__(self, cap: float = 100.0):
         self.cap = cap
-
-    def reset(self):
-        self.total, self.count = 0.0, 0
 
     def accumulate(self, learn):
         from ..metrics import psnr
@@ -464,12 +469,7 @@ class PSNRMetric(Metric):
         restored = learn.pred["restored"].detach().float().clamp(0, 1).cpu()
         clean = learn.yb[1].detach().float().cpu()
         for v in np.atleast_1d(psnr(restored, clean)):
-            self.total += min(float(v), self.cap)
-            self.count += 1
-
-    @property
-    def value(self):
-        return self.total / self.count if self.count else float("nan")
+            self._add(min(float(v), self.cap))
 
     @property
     def name(self):
