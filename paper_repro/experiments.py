@@ -256,13 +256,14 @@ def _fingerprint(df: pd.DataFrame) -> str:
 _CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json")
 
 
-def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg) -> dict:
+def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
+          schedule: dict | None = None) -> dict:
     from . import __version__
 
     cfg = profile.model_cfg(model_name)
     cfg.update(model_cfg or {})
     spec = {"version": __version__, "model_name": model_name, "model_cfg": cfg, "stage": stage,
-            "loss_cfg": dict(loss_cfg or {}), "schedule": profile.stage(stage), "size": list(profile.size),
+            "loss_cfg": dict(loss_cfg or {}), "schedule": schedule or profile.stage(stage), "size": list(profile.size),
             "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {})}
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
@@ -281,6 +282,15 @@ def _loads(path: Path) -> bool:
         return False
 
 
+def _keep_authentic(df: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """``df`` with a seeded ``fraction`` of its authentic rows (``label == 0``) kept (see ``Profile.authentic_fraction``)."""
+    if fraction >= 1.0 or "label" not in df.columns:
+        return df
+    authentic = df["label"].astype(int) == 0
+    keep = df[authentic].sample(frac=float(fraction), random_state=seed) if fraction > 0 else df.iloc[:0]
+    return pd.concat([df[~authentic], keep]).sort_index()
+
+
 def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = None, stage: str | None = None,
                   loss_cfg: dict | None = None, init_from: str | os.PathLike | None = None, data=None,
                   disturbance_cfg: dict | None = None, force: bool = False) -> Path:
@@ -291,7 +301,10 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     returns the cached ``final.pt`` without training (if it still loads); a different spec (or
     ``force=True``) removes the folder's checkpoint files and retrains. An interrupted run resumes from
     ``last.pt`` (written after every epoch by :class:`~paper_repro.train.CheckpointResumeCallback`).
-    ``data`` = ``(train_df, valid_df)`` (default :func:`datasets_for`). Per-batch training losses are
+    ``data`` = ``(train_df, valid_df)`` (default :func:`datasets_for`); detector and finetune stages keep
+    ``profile.authentic_fraction`` of its authentic rows. The schedule is ``profile.stage(stage, key)`` and
+    the loss gets ``profile.loss_cfg(model_name, **loss_cfg)``; detector and finetune runs get
+    ``profile.detector_disturbance`` (robustness augmentation) unless ``disturbance_cfg`` is given. Per-batch training losses are
     written to ``losses.csv`` (see :func:`training_history`).
     """
     from .data import make_dataloaders
@@ -304,6 +317,12 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     if stage not in STAGES:
         raise ValueError(f"train_or_load: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     train_df, valid_df = data if data is not None else datasets_for(profile)[:2]
+    if stage in ("detector", "finetune"):
+        train_df = _keep_authentic(train_df, profile.authentic_fraction, profile.seed)
+    loss_cfg = profile.loss_cfg(model_name, **(loss_cfg or {}))
+    if disturbance_cfg is None and stage in ("detector", "finetune") and profile.detector_disturbance is not None:
+        disturbance_cfg = dict(profile.detector_disturbance)
+    schedule = profile.stage(stage, key)
     init_spec = None
     if init_from is not None:
         init_from = Path(init_from)
@@ -312,7 +331,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         sj = init_from.parent / "spec.json"
         init_spec = _hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
     spec = _spec(profile, model_name, model_cfg, stage, loss_cfg,
-                 [_fingerprint(train_df), _fingerprint(valid_df)], init_spec, disturbance_cfg)
+                 [_fingerprint(train_df), _fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
     ckdir = Path(profile.checkpoints_dir) / key
     final, spec_path = ckdir / "final.pt", ckdir / "spec.json"
     old = json.loads(spec_path.read_text()) if spec_path.is_file() else None
@@ -329,7 +348,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
                            num_workers=profile.num_workers, seed=profile.seed)
     learn = make_learner(model_name, dls, profile=profile, model_cfg=model_cfg, loss_cfg=loss_cfg, stage=stage,
                          ckpt_dir=ckdir, quiet=True, init_from=init_from, disturbance_cfg=disturbance_cfg)
-    fit(learn)
+    fit(learn, **schedule)
     if not final.is_file():
         raise RuntimeError(f"train_or_load({key!r}): training did not finish ({final} missing); "
                            f"call again to resume from {ckdir / 'last.pt'}")

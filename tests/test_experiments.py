@@ -116,3 +116,42 @@ def test_table1_and_table6_on_a_micro_profile(micro):
     assert list(s.columns) == [f"{m} {p}" for m in ("f1", "iou", "auc") for p in conditions]
     # the evaluation was cached: a second call reads it back identically
     pd.testing.assert_frame_equal(E.table6_restoration_onoff(micro), t6)
+
+
+def test_profile_run_keys_override_stage_schedule_and_loss_kwargs_merge():
+    p = profiles.get("smoke", max_steps={"reconwave-plain": 5}, lr={"ncl": 0.5},
+                     loss_kwargs={"reconwave": {"pos_weight": 3.0}})
+    assert p.stage("detector", "reconwave-plain")["max_steps"] == 5
+    assert p.stage("detector")["max_steps"] == p.max_steps["detector"] != 5
+    assert p.stage("detector", "ncl")["lr"] == 0.5 and p.stage("detector", "lpclnet")["lr"] == p.lr["detector"]
+    assert p.loss_cfg("reconwave") == {"pos_weight": 3.0}
+    assert p.loss_cfg("reconwave", pos_weight=1.0, contrastive_weight=0.0) == {"pos_weight": 1.0,
+                                                                              "contrastive_weight": 0.0}
+    assert p.loss_cfg("ncl") == {}
+    with pytest.raises(ValueError, match="authentic_fraction"):
+        profiles.get("smoke", authentic_fraction=1.5)
+
+
+def test_keep_authentic_drops_a_seeded_share_of_authentic_rows_only():
+    df = pd.DataFrame({"image": [f"i{k}" for k in range(40)], "label": [0] * 30 + [1] * 10})
+    half = E._keep_authentic(df, 0.5, seed=0)
+    assert (half["label"] == 1).sum() == 10 and (half["label"] == 0).sum() == 15
+    assert list(half.index) == sorted(half.index)  # manifest order kept
+    assert list(E._keep_authentic(df, 0.5, seed=0)["image"]) == list(half["image"])
+    assert list(E._keep_authentic(df, 0.5, seed=1)["image"]) != list(half["image"])
+    assert (E._keep_authentic(df, 0.0, seed=0)["label"] == 1).all()
+    assert E._keep_authentic(df, 1.0, seed=0) is df
+
+
+def test_train_or_load_uses_the_run_schedule_and_profile_loss_kwargs(micro):
+    import json
+
+    p = micro.replace(max_steps={"rw-short": 1}, loss_kwargs={"reconwave": {"pos_weight": 2.0}},
+                      authentic_fraction=0.0)
+    path = E.train_or_load(p, "rw-short", "reconwave")
+    spec = json.loads((path.parent / "spec.json").read_text())
+    assert spec["schedule"]["max_steps"] == 1 and spec["loss_cfg"] == {"pos_weight": 2.0}
+    assert len(pd.read_csv(path.parent / "losses.csv")) == 1
+    # authentic images are left out of the detector's training data: another data fingerprint
+    full = json.loads((E.train_or_load(micro, "rw", "reconwave").parent / "spec.json").read_text())
+    assert spec["data"][0] != full["data"][0] and spec["data"][1] == full["data"][1]

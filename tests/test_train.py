@@ -202,7 +202,7 @@ def test_profiles():
     p = profiles.get("smoke", epochs={"detector": 7}, seed=3)
     assert p.epochs["detector"] == 7 and p.epochs["restorer"] == smoke.epochs["restorer"] and p.seed == 3
     assert p.stage("detector")["epochs"] == 7
-    assert profiles.get("paper").image_size == 512 and profiles.get("cpu").image_size == 256
+    assert profiles.get("paper").image_size == 512 and profiles.get("cpu").image_size == 128
     assert profiles.get("smoke").model_cfg("reconwave")["width"] == smoke.width["reconwave"]
     d = profiles.get("cpu").asdict()
     assert isinstance(d["results_dir"], str) and d["name"] == "cpu"
@@ -239,6 +239,33 @@ def test_restorer_stage_disturbs_batches_and_logs_psnr_and_loss_parts(frames, tm
 
     hist = pd.read_csv(tmp_path / "history.csv")
     assert {"train_l1", "train_cls", "train_strength", "valid_l1", "psnr"} <= set(hist.columns)
+
+
+def test_detector_disturbance_augments_training_batches_only(frames, tmp_path):
+    seen = {"train": [], "valid": []}
+
+    class Spy(Callback):
+        order = 2  # after DisturbanceCallback (1)
+
+        def before_batch(self):
+            seen["train" if self.training else "valid"].append((self.xb[0].clone(), len(self.yb)))
+
+    class Raw(Callback):
+        order = 0  # before DisturbanceCallback: the loader's clean images
+
+        def before_batch(self):
+            if self.training:
+                seen.setdefault("raw", []).append(self.xb[0].clone())
+
+    learn = _learner(frames, tmp_path, cbs=[Spy(), Raw()], disturbance_cfg={"p_clean": 0.0})
+    fit(learn, epochs=1, lr=1e-3, max_steps=2)
+    x, n_targets = seen["train"][0]
+    assert n_targets == 1  # the detector's targets stay (mask,)
+    assert not torch.allclose(x, seen["raw"][0])  # p_clean=0: the training images are disturbed
+    valid_x = seen["valid"][0][0]
+    assert torch.equal(valid_x, learn.dls.valid.one_batch()[0])  # validation stays clean
+    plain = _learner(frames, tmp_path / "plain", cbs=[Raw()])
+    assert not any(type(cb).__name__ == "DisturbanceCallback" for cb in plain.cbs)
 
 
 def test_mpc_pretrain_then_finetune_with_frozen_backbone(frames, tmp_path):

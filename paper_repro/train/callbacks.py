@@ -251,23 +251,29 @@ class DisturbanceCallback(Callback):
     none with ``p_clean``) with a generator seeded by ``(seed, epoch, batch)`` in training and by
     ``(seed, batch)`` in validation (the same validation set every epoch). Batches without a mask get
     an all-zero mask. ``disturbance_kwargs`` go to ``random_disturbance``.
+
+    ``augment_only=True`` is the detector's robustness augmentation: training batches are disturbed,
+    the targets stay ``(mask,)`` and validation batches stay clean.
     """
 
     order = 1
 
-    def __init__(self, seed: int = 0, **disturbance_kwargs):
-        self.seed, self.kwargs = int(seed), disturbance_kwargs
+    def __init__(self, seed: int = 0, augment_only: bool = False, **disturbance_kwargs):
+        self.seed, self.augment_only, self.kwargs = int(seed), bool(augment_only), disturbance_kwargs
 
     def before_batch(self):
         from ..perturb import random_disturbance
 
+        if self.augment_only and not self.training:
+            return
         clean = self.xb[0]
         mask = self.yb[0] if len(self.yb) else torch.zeros_like(clean[:, :1])
         key = (self.seed, self.epoch, self.iter, 0) if self.training else (self.seed, self.iter, 1)
         g = torch.Generator().manual_seed(derive_seed(*key))
         disturbed, labels, strength = random_disturbance(clean, generator=g, **self.kwargs)
         self.learn.xb = (disturbed,)
-        self.learn.yb = (mask, clean, labels, strength)
+        if not self.augment_only:
+            self.learn.yb = (mask, clean, labels, strength)
 
 
 # ------------------------------------------------------------------------------------------- logging

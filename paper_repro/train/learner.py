@@ -181,7 +181,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     bars, one line per epoch. ``metrics``: ``True`` (stage default), ``False`` or a list of fastai metrics.
     ``init_from``: weights to start from (``final.pt`` path or state dict); for ``finetune`` the
     backbone of a ``pretrain`` checkpoint. ``disturbance_cfg``: keyword arguments of
-    :func:`paper_repro.perturb.random_disturbance` (restorer stage).
+    :func:`paper_repro.perturb.random_disturbance`: the restorer stage's inputs; for a detector or
+    finetune stage, given (even ``{}``), it disturbs the training images as an augmentation.
     """
     from .. import profiles as _profiles
     from ..losses import loss_for
@@ -229,6 +230,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         callbacks.append(ChannelsLastCallback())
     if stage == "restorer":
         callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
+    elif disturbance_cfg is not None and stage in ("detector", "finetune"):
+        callbacks.append(DisturbanceCallback(seed, augment_only=True, **disturbance_cfg))
     if ckpt_dir is not None:
         callbacks.append(CheckpointResumeCallback(ckpt_dir, every=int(checkpoint_every) if checkpoint_every else "epoch",
                                                   resume=resume))
