@@ -136,6 +136,16 @@ def _loader(df, size, batch_size, num_workers):
                       persistent_workers=False, pin_memory=False)
 
 
+def _batches(df, size, batch_size, num_workers, device, desc, progress, skipped: list):
+    """Readable batches of ``df`` as ``(images on device, original masks, row positions, row metadata)``;
+    unreadable rows are appended to ``skipped`` as ``(row, error)``."""
+    dl = _loader(df, size, batch_size, num_workers)
+    for x, masks, idx, bad in _progress(dl, len(dl), desc, progress):
+        skipped += bad
+        if x is not None:
+            yield x.to(device), masks, idx, [_meta(df.iloc[i]) for i in idx]
+
+
 def _meta(row) -> dict:
     def get(k, default=None):
         v = row.get(k, default) if hasattr(row, "get") else default
@@ -190,13 +200,7 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
     df = _take(df, max_images)
     acc = MetricAccumulator(threshold=threshold, auc=auc)
     skipped = []
-    dl = _loader(df, size, batch_size, num_workers)
-    for x, masks, idx, bad in _progress(dl, len(dl), "evaluate", progress):
-        skipped += bad
-        if x is None:
-            continue
-        x = x.to(dev)
-        metas = [_meta(df.iloc[i]) for i in idx]
+    for x, masks, idx, metas in _batches(df, size, batch_size, num_workers, dev, "evaluate", progress, skipped):
         for k, (name, level) in enumerate(perts):
             xp = _perturb(name, x, level, idx, seed)
             pred_cls = None
@@ -311,15 +315,9 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
     perts = _check_perturbations(perturbations if perturbations is not None else P.sweep_grid(clean=False))
     df = _take(df, max_images)
     rows, skipped = [], []
-    dl = _loader(df, size, batch_size, num_workers)
-    for x, masks, idx, bad in _progress(dl, len(dl), "restoration", progress):
-        skipped += bad
-        if x is None:
-            continue
-        x = x.to(dev)
+    for x, masks, idx, metas in _batches(df, size, batch_size, num_workers, dev, "restoration", progress, skipped):
         m_small = torch.stack([F.interpolate(m[None, None].float(), size=size, mode="nearest")[0, 0] > 0.5
                                for m in masks])
-        metas = [_meta(df.iloc[i]) for i in idx]
         for pname, level in perts:
             xp = _perturb(pname, x, level, idx, seed)
             with _autocast(precision, dev):
