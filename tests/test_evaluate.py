@@ -187,3 +187,21 @@ def test_restoration_baselines_by_name(df64):
     classical = restoration_scores("restore-classical", df64, [("contrast", 0.5)], size=64, progress=False,
                                    device="cpu", with_ssim=False)
     assert not np.allclose(classical["psnr"], classical["psnr_input"])
+
+
+def test_all_tampered_baseline_scores_the_trivial_f1(df64):
+    from paper_repro.data import read_pair
+    from paper_repro.models import create
+
+    res = _run("all-tampered", df64, size=64, batch_size=3)
+    tampered = res[res["label"] == 1].reset_index(drop=True)
+    for _, row in tampered.iterrows():  # F1 of marking everything = 2p / (1 + p), p = tampered fraction
+        _, mask = read_pair(df64[df64["image"] == row["image"]].iloc[0])
+        p = mask.mean()
+        assert row["f1"] == pytest.approx(2 * p / (1 + p), rel=1e-6)
+        assert row["iou"] == pytest.approx(p, rel=1e-6) and row["auc"] == pytest.approx(0.5)
+    assert (res[res["label"] == 0]["image_score"] > 0.99).all()  # authentic images are called tampered too
+    assert float(torch.sigmoid(create("all-tampered", value=0.25)(torch.zeros(1, 3, 32, 32))["logits"]).mean()) == \
+        pytest.approx(0.25)
+    with pytest.raises(ValueError, match="probability"):
+        create("all-tampered", value=2.0)

@@ -15,4 +15,4 @@ Use ``create(name, **cfg)`` and ``available()``.
 from .registry import available, create, register  # noqa: F401
 
 # Importing the modules registers their models.
-from . import reconwave, restorer, pipeline, lpclnet, ncl, mpc  # noqa: F401,E402
+from . import reconwave, restorer, pipeline, lpclnet, ncl, mpc, baselines  # noqa: F401,E402
