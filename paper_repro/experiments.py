@@ -257,13 +257,13 @@ _CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json")
 
 
 def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
-          schedule: dict | None = None) -> dict:
+          schedule: dict) -> dict:
     from . import __version__
 
     cfg = profile.model_cfg(model_name)
     cfg.update(model_cfg or {})
     spec = {"version": __version__, "model_name": model_name, "model_cfg": cfg, "stage": stage,
-            "loss_cfg": dict(loss_cfg or {}), "schedule": schedule or profile.stage(stage), "size": list(profile.size),
+            "loss_cfg": dict(loss_cfg or {}), "schedule": schedule, "size": list(profile.size),
             "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {})}
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
@@ -287,7 +287,7 @@ def _keep_authentic(df: pd.DataFrame, fraction: float, seed: int) -> pd.DataFram
     if fraction >= 1.0 or "label" not in df.columns:
         return df
     authentic = df["label"].astype(int) == 0
-    keep = df[authentic].sample(frac=float(fraction), random_state=seed) if fraction > 0 else df.iloc[:0]
+    keep = df[authentic].sample(frac=float(fraction), random_state=seed)
     return pd.concat([df[~authentic], keep]).sort_index()
 
 
@@ -308,7 +308,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     written to ``losses.csv`` (see :func:`training_history`).
     """
     from .data import make_dataloaders
-    from .train import STAGES, fit, make_learner
+    from .train import MASK_STAGES, STAGES, fit, make_learner
 
     profile = _profiles.get(profile)
     if not key or "/" in key or key.startswith("."):
@@ -317,11 +317,11 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     if stage not in STAGES:
         raise ValueError(f"train_or_load: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     train_df, valid_df = data if data is not None else datasets_for(profile)[:2]
-    if stage in ("detector", "finetune"):
+    if stage in MASK_STAGES:
         train_df = _keep_authentic(train_df, profile.authentic_fraction, profile.seed)
+        if disturbance_cfg is None and profile.detector_disturbance is not None:
+            disturbance_cfg = dict(profile.detector_disturbance)
     loss_cfg = profile.loss_cfg(model_name, **(loss_cfg or {}))
-    if disturbance_cfg is None and stage in ("detector", "finetune") and profile.detector_disturbance is not None:
-        disturbance_cfg = dict(profile.detector_disturbance)
     schedule = profile.stage(stage, key)
     init_spec = None
     if init_from is not None:

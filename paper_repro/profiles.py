@@ -141,8 +141,8 @@ class Profile:
         if stage not in STAGES:
             raise KeyError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
-        def pick(d, default=None):
-            return d[run] if run is not None and run in d else d.get(stage, default)
+        def pick(d):
+            return d[run] if run is not None and run in d else d.get(stage)
 
         return {"epochs": pick(self.epochs), "max_steps": pick(self.max_steps), "lr": pick(self.lr)}
 

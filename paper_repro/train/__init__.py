@@ -4,5 +4,5 @@ from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResume
                         DisturbanceCallback, EpochLogCallback, LossPartsCallback, PixelMetric, PSNRMetric,
                         SeedCallback, derive_seed, get_rng_state, reseed_loader, resolve_precision,
                         seed_everything, set_rng_state)
-from .learner import (STAGES, DictLoss, ResumableLearner, fit, load_model, make_learner,  # noqa: F401
+from .learner import (MASK_STAGES, STAGES, DictLoss, ResumableLearner, fit, load_model, make_learner,  # noqa: F401
                       read_checkpoint, save_final_checkpoint)

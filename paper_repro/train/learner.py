@@ -39,6 +39,8 @@ from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResume
 
 FINAL_FORMAT = "paper_repro.final/1"
 STAGES = ("restorer", "detector", "pretrain", "finetune")
+#: Stages trained on masks: they take ``authentic_fraction`` and the optional disturbance augmentation.
+MASK_STAGES = ("detector", "finetune")
 STAGE_OF_MODEL = {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}
 RESTORER_EXTRAS = ("clean", "disturbance", "strength")
 # model_cfg keys that point at other files / tensors and are not part of the architecture
@@ -230,7 +232,7 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         callbacks.append(ChannelsLastCallback())
     if stage == "restorer":
         callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
-    elif disturbance_cfg is not None and stage in ("detector", "finetune"):
+    elif disturbance_cfg is not None and stage in MASK_STAGES:
         callbacks.append(DisturbanceCallback(seed, augment_only=True, **disturbance_cfg))
     if ckpt_dir is not None:
         callbacks.append(CheckpointResumeCallback(ckpt_dir, every=int(checkpoint_every) if checkpoint_every else "epoch",
