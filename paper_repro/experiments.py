@@ -345,7 +345,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True, default=str))
 
     dls = make_dataloaders(train_df, valid_df, size=profile.size, bs=profile.batch_size,
-                           num_workers=profile.num_workers, seed=profile.seed)
+                           num_workers=profile.num_workers, seed=profile.seed, cache=profile.cache_images)
     learn = make_learner(model_name, dls, profile=profile, model_cfg=model_cfg, loss_cfg=loss_cfg, stage=stage,
                          ckpt_dir=ckdir, quiet=True, init_from=init_from, disturbance_cfg=disturbance_cfg)
     fit(learn, **schedule)

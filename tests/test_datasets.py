@@ -229,6 +229,37 @@ def test_tamper_dataset_policy_semantics(mixed_df):
         TamperDataset(mixed_df, policy="stretch")
 
 
+@pytest.mark.parametrize("policy", ["resize", "random_crop", "center_crop", "pad"])
+def test_tamper_dataset_cache_reads_once_and_matches(mixed_df, policy, monkeypatch):
+    plain = TamperDataset(mixed_df, size=(16, 20), policy=policy, train=True, seed=4)
+    cached = TamperDataset(mixed_df, size=(16, 20), policy=policy, train=True, seed=4, cache=True)
+    reads = []
+    real_read = TamperDataset.read
+    monkeypatch.setattr(TamperDataset, "read", lambda self, i: reads.append(i) or real_read(self, i))
+    for _ in range(3):  # three "epochs": same items, same seeded flips / crops, one read per image
+        for i in range(len(mixed_df)):
+            (xa, ya), (xb, yb) = plain[i], cached[i]
+            torch.testing.assert_close(xa, xb)
+            torch.testing.assert_close(ya, yb)
+    assert sorted(reads[3 * len(mixed_df):]) == list(range(len(mixed_df)))  # cached: first epoch only
+    assert len(reads) == 4 * len(mixed_df)  # plain: every epoch
+    # an item changed in place by its consumer does not change what the cache serves next
+    fixed = "center_crop" if policy == "random_crop" else policy
+    eval_ds = TamperDataset(mixed_df, size=(16, 20), policy=fixed, seed=4, cache=True)
+    x0 = eval_ds[0][0].clone()
+    eval_ds[0][0].mul_(0)
+    torch.testing.assert_close(eval_ds[0][0], x0)
+
+
+def test_make_dataloaders_cache_loads_in_main_process(mixed_df):
+    dls = make_dataloaders(mixed_df.iloc[:5], mixed_df.iloc[5:], size=(16, 16), bs=2, num_workers=2,
+                           device="cpu", cache=True)
+    assert dls.train.fake_l.num_workers == 0 and dls.train.dataset.cache and dls.valid.dataset.cache
+    first = [b[0].sum().item() for b in dls.valid]
+    assert len(dls.valid.dataset._cache) == 1
+    assert [b[0].sum().item() for b in dls.valid] == first
+
+
 def test_split_deterministic_and_stratified():
     df = pd.DataFrame({"image": [f"{i}.png" for i in range(50)], "label": [1] * 30 + [0] * 20})
     a_tr, a_va = split(df, valid_pct=0.2, seed=7)

@@ -13,6 +13,11 @@ parameter; ``"resize"`` is the common choice in the IML literature):
 * ``"pad"``: shrink to fit only when larger (aspect kept), then pad bottom/right with zeros (letterbox).
 
 ``train=True`` adds a random horizontal flip (p = 0.5).
+
+``cache=True`` keeps each item's decoded, sized tensors in memory after its first read (before the random
+flip / crop), so later epochs skip JPEG decoding and resizing: about ``N * 3 * H * W * 4`` bytes (1,600
+images at 128 x 128 take 315 MB). :func:`make_dataloaders` then loads in the main process
+(``num_workers=0``), because worker processes would lose their cache at the end of each epoch.
 """
 from __future__ import annotations
 
@@ -50,7 +55,7 @@ class TamperDataset(Dataset):
     n_inp = 1
 
     def __init__(self, df: pd.DataFrame, size=(256, 256), policy: str = "resize", train: bool = False,
-                 seed: int = 0, threshold: float = 0.5):
+                 seed: int = 0, threshold: float = 0.5, cache: bool = False):
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
         if not isinstance(df, pd.DataFrame) or "image" not in df.columns:
@@ -61,6 +66,8 @@ class TamperDataset(Dataset):
         self._rng = np.random.default_rng(self.seed)
         self._worker = None
         self._sizes: dict[int, tuple[int, int]] = {}
+        self.cache = bool(cache)
+        self._cache: dict[int, tuple] = {}
 
     def __len__(self) -> int:
         return len(self.df)
@@ -105,22 +112,40 @@ class TamperDataset(Dataset):
     def __getitem__(self, i: int):
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
-        img, mask = self.read(i)
         rng = self._generator()
+        if self.cache and i in self._cache:
+            item = self._cache[i]
+        else:
+            item = self._prepare(i)
+            if self.cache:
+                self._cache[i] = item
         th, tw = self.size
         if self.policy in ("random_crop", "center_crop"):
-            img, mask = self._pad_to(img, mask, centred=True)
+            img, mask = item
             h, w = mask.shape
             if self.policy == "random_crop":
                 y, x = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
             else:
                 y, x = (h - th) // 2, (w - tw) // 2
-            img, mask = img[y:y + th, x:x + tw], mask[y:y + th, x:x + tw]
+            x_t = torch.from_numpy(np.ascontiguousarray(img[y:y + th, x:x + tw])).permute(2, 0, 1).float()
+            y_t = torch.from_numpy(np.ascontiguousarray(mask[y:y + th, x:x + tw])).float()[None]
+        else:
+            x_t, y_t = (item[0].clone(), item[1].clone()) if self.cache else item
+        if self.train and rng.random() < 0.5:
+            x_t, y_t = x_t.flip(-1), y_t.flip(-1)
+        return x_t.contiguous(), y_t.contiguous()
+
+    def _prepare(self, i: int):
+        """The deterministic part of item ``i``: padded arrays (crop policies) or sized tensors (others)."""
+        img, mask = self.read(i)
+        th, tw = self.size
+        if self.policy in ("random_crop", "center_crop"):
+            return self._pad_to(img, mask, centred=True)
         x_t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
         y_t = torch.from_numpy(np.ascontiguousarray(mask)).float()[None]
         if self.policy == "resize":
             x_t, y_t = _resize(x_t, y_t, (th, tw))
-        elif self.policy == "pad":
+        else:  # "pad"
             h, w = y_t.shape[-2:]
             if h > th or w > tw:
                 s = min(th / h, tw / w)
@@ -128,9 +153,7 @@ class TamperDataset(Dataset):
             h, w = y_t.shape[-2:]
             x_t = F.pad(x_t, (0, tw - w, 0, th - h), value=0.0)
             y_t = F.pad(y_t, (0, tw - w, 0, th - h), value=0.0)
-        if self.train and rng.random() < 0.5:
-            x_t, y_t = x_t.flip(-1), y_t.flip(-1)
-        return x_t.contiguous(), y_t.contiguous()
+        return x_t, y_t
 
 
 def _resize(x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]):
@@ -177,18 +200,21 @@ def split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0,
 
 def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 256), bs: int = 8,
                      policy: str = "resize", num_workers: int = 0, seed: int = 0, device=None,
-                     valid_policy: str | None = None):
+                     valid_policy: str | None = None, cache: bool = False):
     """fastai ``DataLoaders`` (train shuffled + drop_last, valid in order) over two manifests.
 
     ``valid_policy`` defaults to ``policy``, except ``"random_crop"`` -> ``"center_crop"`` for validation.
-    ``device=None`` lets fastai choose (GPU when available).
+    ``device=None`` lets fastai choose (GPU when available). ``cache=True``: both datasets keep their
+    sized items in memory (see :class:`TamperDataset`) and loading runs in the main process.
     """
     from fastai.data.core import DataLoaders
 
     if valid_policy is None:
         valid_policy = "center_crop" if policy == "random_crop" else policy
-    train_ds = TamperDataset(train_df, size=size, policy=policy, train=True, seed=seed)
-    valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed)
+    train_ds = TamperDataset(train_df, size=size, policy=policy, train=True, seed=seed, cache=cache)
+    valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed, cache=cache)
+    if cache:
+        num_workers = 0
     if len(train_ds) < bs:
         raise ValueError(f"train set has {len(train_ds)} items < bs={bs}; with drop_last no batch "
                          f"would be produced: lower bs")
