@@ -265,7 +265,9 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
     spec = {"version": __version__, "model_name": model_name, "model_cfg": cfg, "stage": stage,
             "loss_cfg": dict(loss_cfg or {}), "schedule": schedule, "size": list(profile.size),
             "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
-            "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {})}
+            "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {}),
+            # loader workers draw their own flip stream, so where items are loaded changes the trained model
+            "loader_workers": 0 if profile.cache_images else profile.num_workers}
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
 
 
