@@ -67,6 +67,16 @@ def test_train_or_load_trains_once_and_retrains_on_a_new_spec(micro):
     assert E.train_or_load(micro, "lp", "lpclnet", model_cfg={"aspp_dilations": (1, 2)}).stat().st_mtime_ns == lp_mtime
 
 
+def test_spec_records_where_training_items_load(micro):
+    # loader workers draw their own flip stream: a cached (main-process) and a worker-loaded run differ
+    args = ("reconwave", {}, "detector", {}, ["fp"], None, None, {"epochs": 1})
+    cached = E._spec(micro.replace(cache_images=True, num_workers=2), *args)
+    workers = E._spec(micro.replace(cache_images=False, num_workers=2), *args)
+    in_main = E._spec(micro.replace(cache_images=False, num_workers=0), *args)
+    assert cached["loader_workers"] == 0 and workers["loader_workers"] == 2
+    assert cached != workers and cached == in_main
+
+
 def test_tidy_sweep_means_are_over_tampered_images_and_levels():
     rows = []
     for img, tampered in (("a", True), ("b", True), ("c", False)):
