@@ -259,6 +259,7 @@ _CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json")
 def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
           schedule: dict) -> dict:
     from . import __version__
+    from .data.loaders import loader_workers
 
     cfg = profile.model_cfg(model_name)
     cfg.update(model_cfg or {})
@@ -267,7 +268,7 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
             "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {}),
             # loader workers draw their own flip stream, so where items are loaded changes the trained model
-            "loader_workers": 0 if profile.cache_images else profile.num_workers}
+            "loader_workers": loader_workers(profile.num_workers, profile.cache_images)}
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
 
 

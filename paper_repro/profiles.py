@@ -196,8 +196,8 @@ _BASE: dict[str, dict[str, Any]] = {
         max_eval_images=16, eval_batch_size=8, num_workers=0, cache_images=True,
     ),
     "cpu": dict(
-        # 128x128: one bf16 step of 8 images costs ~0.2 s (ReConWave-Net, width 8, cached images) on the 2-core CPU;
-        # at 256x256 / width 16 it was 2-6 s, which no 90-minute budget for 14 models survives.
+        # 128x128: one bf16 step of 8 images (ReConWave-Net, width 8, cached images) costs ~0.2 s on the
+        # 2-core CPU; at 256x256 / width 16 it was 2-6 s, which no 90-minute budget for 14 models survives.
         image_size=128, batch_size=8,
         # ReConWave-Net itself (run key "reconwave", the model the CASIA targets are about) trains 4x
         # longer than each ablation / comparison model; every other run gets its stage's budget.

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from .io import image_size, read_pair
 
-__all__ = ["TamperDataset", "make_dataloaders", "split", "POLICIES"]
+__all__ = ["TamperDataset", "make_dataloaders", "loader_workers", "split", "POLICIES"]
 
 POLICIES = ("resize", "random_crop", "center_crop", "pad")
 
@@ -198,6 +198,11 @@ def split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0,
     return train_df, valid_df
 
 
+def loader_workers(num_workers: int, cache: bool) -> int:
+    """Worker processes a loader really uses: none with ``cache`` (workers would drop their cache each epoch)."""
+    return 0 if cache else int(num_workers)
+
+
 def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 256), bs: int = 8,
                      policy: str = "resize", num_workers: int = 0, seed: int = 0, device=None,
                      valid_policy: str | None = None, cache: bool = False):
@@ -213,8 +218,7 @@ def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 
         valid_policy = "center_crop" if policy == "random_crop" else policy
     train_ds = TamperDataset(train_df, size=size, policy=policy, train=True, seed=seed, cache=cache)
     valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed, cache=cache)
-    if cache:
-        num_workers = 0
+    num_workers = loader_workers(num_workers, cache)
     if len(train_ds) < bs:
         raise ValueError(f"train set has {len(train_ds)} items < bs={bs}; with drop_last no batch "
                          f"would be produced: lower bs")
