@@ -1,20 +1,21 @@
 """Evaluation passes and brightness / contrast robustness sweeps, streamed with flat memory.
 
-:func:`evaluate` decodes each image ONCE (``read_pair``, prefetched by a torch ``DataLoader``), resizes
-it to the model size, and for every ``(perturbation, level)`` perturbs the batch in memory on the device
-(:func:`paper_repro.perturb.apply`), optionally restores it (ReConWave-Net's restorer, Yu et al. 2026,
-Sec. 3.1), predicts, upsamples the probability map bilinearly back to the ORIGINAL mask size, scores
-each image (:class:`paper_repro.metrics.MetricAccumulator`: F1 / IoU at 0.5, AUC, image-level score) and
-drops the maps. Only per-image scalars are kept, so memory stays flat as the dataset grows.
+:func:`evaluate` decodes each image ONCE (``read_pair``, prefetched by a torch ``DataLoader``, images of one
+stored shape batched together) and for every ``(perturbation, level)`` perturbs the batch in memory on the
+device at its STORED resolution (:func:`paper_repro.perturb.apply`; IMDL-BenCo's order: perturb the stored
+image, then size it for the model), then calls :func:`paper_repro.inference.infer` (optional restorer,
+detector, probability map at the image's own size: ``size=None`` fully convolutional at native resolution,
+``size=(h, w)`` resized in and out), scores each image (:class:`paper_repro.metrics.MetricAccumulator`:
+F1 / IoU at 0.5, AUC, image-level score) and drops the maps. Only per-image scalars are kept, so memory
+stays flat as the dataset grows.
 
-:func:`sweep` evaluates over :func:`paper_repro.perturb.sweep_grid` (the paper's Tables 2-3);
+:func:`sweep` evaluates over :func:`paper_repro.perturb.sweep_grid` (ReConWave-Net's Tables 2-3);
 :func:`sweep_table` pivots per-image results to the tables' layout. :func:`restoration_scores` gives
 Table 1's PSNR / SSIM (whole image and inside the tampered mask) of a restorer or of the
-``restore-none`` / ``restore-classical`` baselines; :func:`restoration_table` averages them.
+``restore-none`` / ``restore-classical`` baselines at one fixed size; :func:`restoration_table` averages them.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import warnings
@@ -28,12 +29,16 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from . import perturb as P
+from .inference import autocast as _autocast, infer
 
 Perturbation = tuple[str, float | int | None]
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _size(size) -> tuple[int, int]:
+def _size(size) -> tuple[int, int] | None:
+    """``None`` (native resolution) or ``(h, w)``."""
+    if size is None:
+        return None
     if isinstance(size, int):
         size = (size, size)
     h, w = (int(s) for s in size)
@@ -67,15 +72,6 @@ def _as_model(model, device) -> nn.Module:
     return model.to(device).eval()
 
 
-def _autocast(precision: str, device: torch.device):
-    from .train.callbacks import resolve_precision
-
-    p = resolve_precision(precision, device)
-    if p == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
-
-
 def _check_perturbations(perturbations) -> list[Perturbation]:
     out = []
     for item in perturbations:
@@ -102,10 +98,12 @@ def _perturb(name: str, x: torch.Tensor, level, keys: Sequence[int], seed: int) 
 
 
 class _EvalImages(Dataset):
-    """Manifest rows -> ``(image resized (3, h, w), original mask (H, W) bool tensor, row position, error)``."""
+    """Manifest rows -> ``(image (3, H, W) at its stored size, mask (H, W) bool tensor, row position, error)``;
+    the image is resized to ``size`` only when ``resize_input`` (the perturbation then acts on the resized
+    image, the old order; by default every perturbation acts on the stored image, as in IMDL-BenCo)."""
 
-    def __init__(self, df: pd.DataFrame, size: tuple[int, int]):
-        self.df, self.size = df, size
+    def __init__(self, df: pd.DataFrame, size: tuple[int, int] | None, resize_input: bool = False):
+        self.df, self.size, self.resize_input = df, size, resize_input
 
     def __len__(self):
         return len(self.df)
@@ -118,9 +116,23 @@ class _EvalImages(Dataset):
         except DatasetError as err:
             return None, None, i, str(err)
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
-        if tuple(x.shape[-2:]) != self.size:
+        if self.resize_input and self.size is not None and tuple(x.shape[-2:]) != self.size:
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
         return x[0].clamp_(0, 1), torch.from_numpy(np.ascontiguousarray(mask)), i, None
+
+
+def _same_shape_batches(df: pd.DataFrame, batch_size: int) -> list[list[int]]:
+    """Row positions in batches of one stored image shape (header reads only), so images at their own
+    size can be stacked; an unreadable header gets a batch of its own (the dataset reports the error)."""
+    from .data import DatasetError, image_size
+
+    shapes = {}
+    for i in range(len(df)):
+        try:
+            shapes.setdefault(tuple(image_size(df.iloc[i]["image"])), []).append(i)
+        except DatasetError:
+            shapes.setdefault(("unreadable", i), []).append(i)
+    return [rows[k:k + batch_size] for rows in shapes.values() for k in range(0, len(rows), batch_size)]
 
 
 def _collate(items):
@@ -130,16 +142,18 @@ def _collate(items):
     return x, [it[1] for it in ok], [it[2] for it in ok], bad
 
 
-def _loader(df, size, batch_size, num_workers):
-    return DataLoader(_EvalImages(df, size), batch_size=int(batch_size), shuffle=False,
-                      num_workers=int(num_workers), collate_fn=_collate,
-                      persistent_workers=False, pin_memory=False)
+def _loader(df, size, batch_size, num_workers, resize_input=False):
+    ds = _EvalImages(df, size, resize_input)
+    common = dict(num_workers=int(num_workers), collate_fn=_collate, persistent_workers=False, pin_memory=False)
+    if size is None or not resize_input:  # stored sizes differ: batch images of one shape together
+        return DataLoader(ds, batch_sampler=_same_shape_batches(df, int(batch_size)), **common)
+    return DataLoader(ds, batch_size=int(batch_size), shuffle=False, **common)
 
 
-def _batches(df, size, batch_size, num_workers, device, desc, progress, skipped: list):
+def _batches(df, size, batch_size, num_workers, device, desc, progress, skipped: list, resize_input=False):
     """Readable batches of ``df`` as ``(images on device, original masks, row positions, row metadata)``;
     unreadable rows are appended to ``skipped`` as ``(row, error)``."""
-    dl = _loader(df, size, batch_size, num_workers)
+    dl = _loader(df, size, batch_size, num_workers, resize_input)
     for x, masks, idx, bad in _progress(dl, len(dl), desc, progress):
         skipped += bad
         if x is not None:
@@ -189,6 +203,8 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
     restorer or a pipeline predicts the disturbance class). Pixel scores of authentic images are NaN
     (metrics' ``empty_policy="nan"``), so nan-aware means average over tampered images.
     Unreadable rows are skipped with a warning and listed in ``result.attrs["skipped"]``.
+    ``size=None``: predict at each image's stored resolution (padded to the models' multiple); ``(h, w)``:
+    resize to it and the map back.
     """
     from .metrics import MetricAccumulator
 
@@ -203,17 +219,8 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
     for x, masks, idx, metas in _batches(df, size, batch_size, num_workers, dev, "evaluate", progress, skipped):
         for k, (name, level) in enumerate(perts):
             xp = _perturb(name, x, level, idx, seed)
-            pred_cls = None
-            with _autocast(precision, dev):
-                if restorer is not None:
-                    rout = restorer(xp)
-                    xp = rout["restored"].float().clamp(0, 1)
-                    pred_cls = rout.get("disturbance_logits")
-                out = model(xp)
-            if pred_cls is None:
-                pred_cls = out.get("disturbance_logits")
-            logits = out["logits"].float()
-            prob = torch.sigmoid(logits)
+            out = infer(model, xp, restorer=restorer, size=size, precision=precision)
+            prob, pred_cls = out["prob"], out["disturbance_logits"]
             true_cls = None
             if name in ("clean", "brightness", "contrast"):
                 true_cls = P.DISTURBANCE_CLASSES[P.disturbance_label(name, level)]
@@ -227,7 +234,7 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
                     cols["pred_disturbance"] = P.DISTURBANCE_CLASSES[int(pred_cls[j].argmax())]
                     cols["true_disturbance"] = true_cls
                 acc.add(pj, m.to(dev)[None], **cols)
-            del xp, out, logits, prob
+            del xp, out, prob
     for i, err in skipped:
         warnings.warn(f"evaluate: skipped row {i}: {err}")
     res = acc.result().rename(columns={"score": "image_score"})
@@ -315,7 +322,10 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
     perts = _check_perturbations(perturbations if perturbations is not None else P.sweep_grid(clean=False))
     df = _take(df, max_images)
     rows, skipped = [], []
-    for x, masks, idx, metas in _batches(df, size, batch_size, num_workers, dev, "restoration", progress, skipped):
+    if size is None:
+        raise ValueError("restoration_scores needs a fixed size=(h, w): restorers are compared at one size")
+    for x, masks, idx, metas in _batches(df, size, batch_size, num_workers, dev, "restoration", progress, skipped,
+                                         resize_input=True):
         m_small = torch.stack([F.interpolate(m[None, None].float(), size=size, mode="nearest")[0, 0] > 0.5
                                for m in masks])
         for pname, level in perts:

@@ -127,9 +127,15 @@ def _strata(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def _split(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from .data import split
+def _split(df: pd.DataFrame, fraction: float, seed: int, rule: str = "random") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``rule="grouped"``: no source photo on both sides (:func:`paper_repro.data.group_split`);
+    ``"random"``: by image, stratified by manipulation (:func:`paper_repro.data.split`)."""
+    from .data import SPLIT_RULES, group_split, split
 
+    if rule not in SPLIT_RULES:
+        raise ValueError(f"split rule must be one of {SPLIT_RULES}, got {rule!r}")
+    if rule == "grouped":
+        return group_split(df, valid_pct=fraction, seed=seed)
     return split(df, valid_pct=fraction, seed=seed, stratify=_strata(df))
 
 
@@ -172,7 +178,8 @@ _DATA_CACHE: dict[str, tuple] = {}
 
 def _resolve_spec(spec: str, profile, root: Path | None, manifests: dict) -> list[tuple[str, pd.DataFrame]]:
     """One dataset spec -> ``[(name, df)]``. Specs: ``synthetic``, ``photos-synthetic``, ``<name>``,
-    ``<name>:train`` / ``<name>:test`` (70/30 by image, seeded, stratified by manipulation), ``*``."""
+    ``<name>:train`` / ``<name>:test`` (70/30, seeded; ``profile.split_rule``: grouped by source photo, or
+    by image stratified by manipulation), ``*``."""
     from .data import available_datasets, synthetic
 
     if spec == "synthetic":
@@ -198,7 +205,7 @@ def _resolve_spec(spec: str, profile, root: Path | None, manifests: dict) -> lis
         return [(name, df)]
     if part not in ("train", "test"):
         raise ValueError(f"dataset spec {spec!r}: the part after ':' must be 'train' or 'test'")
-    train, test = _split(df, SPLIT_TEST_FRACTION, profile.seed)
+    train, test = _split(df, SPLIT_TEST_FRACTION, profile.seed, profile.split_rule)
     return [(name, train if part == "train" else test)]
 
 
@@ -219,11 +226,11 @@ def datasets_for(profile) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.Data
     root = profile.resolved_data_root()
     key = _hash({k: v for k, v in profile.asdict().items() if k in (
         "name", "train_datasets", "eval_datasets", "seed", "valid_fraction", "max_eval_images", "n_synthetic",
-        "synthetic_size")} | {"root": str(root)})
+        "synthetic_size", "split_rule")} | {"root": str(root)})
     if key not in _DATA_CACHE:
         if tuple(profile.train_datasets) == ("synthetic",) and tuple(profile.eval_datasets) == ("synthetic",):
             (_, df), = _resolve_spec("synthetic", profile, root, {})
-            train, valid = _split(df, profile.valid_fraction, profile.seed)
+            train, valid = _split(df, profile.valid_fraction, profile.seed, profile.split_rule)
             evals = {"synthetic": _cap(valid, profile.max_eval_images, profile.seed)}
         else:
             manifests: dict[str, pd.DataFrame] = {}
@@ -231,7 +238,7 @@ def datasets_for(profile) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.Data
             if not pool:
                 raise ValueError(f"profile {profile.name!r}: no training data from {profile.train_datasets}")
             pool_df = pd.concat(pool, ignore_index=True)
-            train, valid = _split(pool_df, profile.valid_fraction, profile.seed)
+            train, valid = _split(pool_df, profile.valid_fraction, profile.seed, profile.split_rule)
             used = {s.partition(":")[0] for s in profile.train_datasets}
             evals = {}
             for s in profile.eval_datasets:
@@ -269,6 +276,8 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {}),
             # loader workers draw their own flip stream, so where items are loaded changes the trained model
             "loader_workers": loader_workers(profile.num_workers, profile.cache_images)}
+    if profile.size_policy != "resize":  # only recorded when set, so resize-policy caches stay valid
+        spec["size_policy"], spec["crop_grid"] = profile.size_policy, profile.crop_grid
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
 
 
@@ -348,7 +357,8 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True, default=str))
 
     dls = make_dataloaders(train_df, valid_df, size=profile.size, bs=profile.batch_size,
-                           num_workers=profile.num_workers, seed=profile.seed, cache=profile.cache_images)
+                           num_workers=profile.num_workers, seed=profile.seed, cache=profile.cache_images,
+                           policy=profile.size_policy, grid=profile.crop_grid)
     learn = make_learner(model_name, dls, profile=profile, model_cfg=model_cfg, loss_cfg=loss_cfg, stage=stage,
                          ckpt_dir=ckdir, quiet=True, init_from=init_from, disturbance_cfg=disturbance_cfg)
     fit(learn, **schedule)
@@ -455,11 +465,12 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
     out = []
     for name in names:
         df = evals[name]
+        size = profile.eval_size
         what = {"kind": "sweep", "det": det_id, "res": res_id, "data": _fingerprint(df), "grid": grid,
-                "size": list(profile.size), "precision": profile.precision}
+                "size": None if size is None else list(size), "precision": profile.precision, "order": "perturb-first"}
 
         def compute(df=df):
-            return evaluate(det_path, df, size=profile.size, perturbations=grid, restorer=res_path,
+            return evaluate(det_path, df, size=size, perturbations=grid, restorer=res_path,
                             batch_size=profile.eval_batch_size, precision=profile.precision, progress=False,
                             num_workers=profile.num_workers, seed=profile.seed)
 

@@ -37,6 +37,13 @@ README). ``detector_disturbance`` (``None`` = off) disturbs detector / finetune 
 :func:`paper_repro.perturb.random_disturbance` (its keyword arguments, e.g. ``{"p_clean": 0.5}``), a
 robustness augmentation next to the restorer (our addition; the paper restores, it does not say the
 detector sees disturbed images). ``loss_kwargs`` adds loss parameters per model (e.g. ``{"reconwave": {"pos_weight": 3}}``).
+``split_rule`` (``"grouped"``, the default) splits every dataset whose file names carry source-photo ids
+(CASIA v1, COVERAGE) so that no source photo is on both sides (:func:`paper_repro.data.group_split`);
+``"random"`` is the old split by image, kept as a labelled option: on CASIA v1 it put 130 of 150 held-out
+images beside a training image made from the same photo.
+``size_policy``: ``"resize"`` (every image resized to ``image_size``, evaluated the same way) or
+``"random_crop"`` (native resolution: training on ``image_size`` crops of the stored image, offsets on the
+``crop_grid`` pixel grid, 8 = JPEG blocks; evaluation and ``predict`` on the whole image at its own size).
 ``cache_images`` keeps the sized training / validation images in memory after their first epoch (see
 :class:`paper_repro.data.TamperDataset`); on the 2-core CPU it halves the cost of a ``cpu`` training step,
 because JPEG decoding in a loader worker competed with the two compute threads.
@@ -98,6 +105,9 @@ class Profile:
     authentic_fraction: float = 1.0
     detector_disturbance: dict[str, Any] | None = None
     cache_images: bool = False
+    split_rule: str = "grouped"
+    size_policy: str = "resize"
+    crop_grid: int = 1
     data_root: Path | None = None
     results_dir: Path = field(default=None)  # type: ignore[assignment]
     figures_dir: Path = field(default=None)  # type: ignore[assignment]
@@ -118,13 +128,24 @@ class Profile:
             missing = [s for s in STAGES if s not in getattr(self, key)]
             if missing:
                 raise ValueError(f"profile {self.name!r}: {key} lacks stage(s) {missing}")
+        if self.size_policy not in ("resize", "random_crop"):
+            raise ValueError(f"profile {self.name!r}: size_policy must be 'resize' or 'random_crop', "
+                             f"got {self.size_policy!r}")
+        if self.split_rule not in ("grouped", "random"):
+            raise ValueError(f"profile {self.name!r}: split_rule must be 'grouped' or 'random', got {self.split_rule!r}")
         if not 0.0 <= float(self.authentic_fraction) <= 1.0:
             raise ValueError(f"profile {self.name!r}: authentic_fraction must be in [0, 1], got {self.authentic_fraction}")
 
     @property
     def size(self) -> tuple[int, int]:
-        """``(image_size, image_size)``."""
+        """``(image_size, image_size)``: the training input (a resized image or a crop, see ``size_policy``)."""
         return (self.image_size, self.image_size)
+
+    @property
+    def eval_size(self) -> tuple[int, int] | None:
+        """Evaluation size for detectors: ``None`` (each image at its stored resolution) when the models train
+        on native-resolution crops, else :attr:`size` (resized in and out)."""
+        return None if self.size_policy == "random_crop" else self.size
 
     def model_cfg(self, model_name: str, **overrides) -> dict[str, Any]:
         """Configuration for ``models.create(model_name, **cfg)``: ``model_kwargs[name]`` + ``width``."""
@@ -196,24 +217,25 @@ _BASE: dict[str, dict[str, Any]] = {
         max_eval_images=16, eval_batch_size=8, num_workers=0, cache_images=True,
     ),
     "cpu": dict(
-        # 128x128: one bf16 step of 8 images (ReConWave-Net, width 8, cached images) costs ~0.2 s on the
-        # 2-core CPU; at 256x256 / width 16 it was 2-6 s, which no 90-minute budget for 14 models survives.
-        image_size=128, batch_size=8,
-        # ReConWave-Net itself (run key "reconwave", the model the CASIA targets are about) trains 4x
-        # longer than each ablation / comparison model; every other run gets its stage's budget.
-        epochs={"restorer": 4, "detector": 6, "pretrain": 2, "finetune": 3, "reconwave": 24},
-        max_steps={"restorer": 320, "detector": 480, "pretrain": 120, "finetune": 240, "reconwave": 1920,
+        # Native resolution: 256x256 crops of the stored CASIA v1 images on the 8-pixel JPEG grid, whole images
+        # at their own size for evaluation. ReConWave-Net (and its ablations) on an ImageNet EfficientNet-Lite0
+        # encoder: one bf16 channels-last step of 8 crops costs ~0.7 s on the 2-core CPU (measured).
+        image_size=256, batch_size=8, size_policy="random_crop", crop_grid=8, channels_last=True,
+        # ReConWave-Net itself (run key "reconwave", the model the CASIA targets are about) trains longer than
+        # each ablation / comparison model; every other run gets its stage's budget.
+        epochs={"restorer": 4, "detector": 6, "pretrain": 2, "finetune": 3, "reconwave": 20},
+        max_steps={"restorer": 320, "detector": 360, "pretrain": 120, "finetune": 240, "reconwave": 2000,
                    "restorer-vit": 160, "restorer-deformable": 160, "restorer-l1": 160},
-        lr={"restorer": 2e-3, "detector": 5e-3, "pretrain": 1e-3, "finetune": 3e-3},
-        width={"reconwave": 8, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
+        lr={"restorer": 2e-3, "detector": 1e-3, "pretrain": 1e-3, "finetune": 3e-3},
+        width={"reconwave": 16, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
-        model_kwargs={"reconwave": {"depth": 4, "embed_dim": 32}, **_TINY_DETECTORS},
-        loss_kwargs={"reconwave": {"pos_weight": 5.0}},
+        model_kwargs={"reconwave": {"encoder": "efficientnet-lite0", "embed_dim": 32}, **_TINY_DETECTORS},
+        loss_kwargs={"reconwave": {"pos_weight": 3.0}},
         authentic_fraction=0.1,
-        n_synthetic=400, synthetic_size=128,
-        train_datasets=("photos-synthetic", "casia1:train"),
+        n_synthetic=400, synthetic_size=256,
+        train_datasets=("casia1:train",),
         eval_datasets=("casia1:test", "*"),
-        max_eval_images=150, eval_batch_size=16, num_workers=1, checkpoint_every=100, cache_images=True,
+        max_eval_images=None, eval_batch_size=8, num_workers=1, checkpoint_every=100, cache_images=True,
     ),
     "paper": dict(
         image_size=512, batch_size=16,

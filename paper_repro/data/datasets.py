@@ -6,7 +6,10 @@ Every adapter returns a :class:`pandas.DataFrame` with columns
 ``manipulation`` ("copy-move" / "splicing" / "removal" / None when unknown), ``has_mask``, and the per-row
 fix-ups :func:`paper_repro.data.io.read_pair` applies: ``mask_fix`` ("transpose" / "crop" / "resize" /
 None), ``mask_kind`` (None or "columbia_edgemask"), ``mask_invert`` (bool), plus ``note`` (how the row was
-paired). ``df.attrs["report"]`` lists in words what the adapter did (renames, reclassifications, transposed
+paired) and ``sources``: the ids of the source photos an image was made from, ``";"``-joined (CASIA v1:
+``pla0005;pla0023`` for ``Sp_D_CND_A_pla0005_pla0023_0281``, ``pla0005`` for ``Au_pla_0005``; COVERAGE: the
+pair number), or None where the file names do not say; :func:`paper_repro.data.group_split` keeps every
+source photo on one side of a split. ``df.attrs["report"]`` lists in words what the adapter did (renames, reclassifications, transposed
 masks, images without mask, size fixes...), ``df.attrs["problems"]`` what it could not resolve.
 
 Layouts follow the datasets' own distributions (see each adapter's docstring); a missing or wrong folder
@@ -29,7 +32,7 @@ from .io import DatasetError, _is_missing, image_size, read_pair
 __all__ = ["manifest", "available_datasets", "scan", "COLUMNS"]
 
 COLUMNS = ["image", "mask", "label", "dataset", "manipulation", "has_mask", "mask_fix", "mask_kind",
-           "mask_invert", "note"]
+           "mask_invert", "note", "sources"]
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 
 _ADAPTERS: dict[str, tuple[Callable, str]] = {}
@@ -376,7 +379,7 @@ def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]
             counts["no mask"] += 1
             if include_maskless:
                 sd = (_casia_parse(s) or ["?"])[0]
-                rows.append(_row(p, None, label=1, note="no ground-truth mask",
+                rows.append(_row(p, None, label=1, note="no ground-truth mask", sources=_casia_sources(s),
                                  manipulation={"S": "copy-move", "D": "splicing"}.get(sd)))
             continue
         m, how = match[s]
@@ -387,15 +390,34 @@ def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]
             how += f"; reclassified as {manip} (mask folder)"
         if how != "exact":
             details.append(f"{p.name} -> {mpath.name}: {how}")
-        rows.append(_row(p, mpath, label=1, manipulation=manip, note=how))
+        rows.append(_row(p, mpath, label=1, manipulation=manip, note=how, sources=_casia_sources(s, m)))
     for m in sorted(free):
         ctx.problems.append(f"mask {masks[m][1].name} matches no tampered image")
     ctx.report.append(f"pairing: {counts['exact']} exact, {counts['non-exact']} non-exact (listed below), "
                       f"{counts['no mask']} tampered without mask, {len(free)} masks unused")
     ctx.report += details
     _resolve_sizes(rows, ctx, rule="transpose")
-    rows += [_row(p, None, label=0) for p in authentic]
+    rows += [_row(p, None, label=0, sources=_casia_sources(p.stem)) for p in authentic]
     return rows
+
+
+_CASIA_AU_RE = re.compile(r"^Au_([A-Za-z]{3})_(\d+)$")
+
+
+def _casia_sources(*stems: str) -> str | None:
+    """Source-photo ids named by CASIA v1 file stems, sorted and ``;``-joined: ``Au_pla_0005`` -> ``pla0005``;
+    a tampered name gives its two ids (the image's and its mask's names together, so a mistyped id in one
+    of them still links both photos)."""
+    ids = set()
+    for stem in stems:
+        au = _CASIA_AU_RE.match(stem)
+        if au:
+            ids.add(f"{au.group(1).lower()}{au.group(2)}")
+            continue
+        f = _casia_parse(stem)
+        if f is not None:
+            ids.update(x.lower() for x in f[3:5])
+    return ";".join(sorted(ids)) or None
 
 
 # ------------------------------------------------------------------------------------------ COVERAGE
@@ -421,13 +443,13 @@ def _coverage(root: Path, ctx: _Ctx, size_rule: str = "auto") -> list[dict]:
             continue
         n, t = m.group(1), m.group(2)
         if not t:
-            rows.append(_row(p, None, label=0))
+            rows.append(_row(p, None, label=0, sources=f"coverage{n}"))
             continue
         forged = masks.get(f"{n}forged")
         if forged is None:
             ctx.report.append(f"no mask {n}forged.* for tampered image {p.name}; excluded")
             continue
-        rows.append(_row(p, forged, label=1, manipulation="copy-move",
+        rows.append(_row(p, forged, label=1, manipulation="copy-move", sources=f"coverage{n}",
                          mask_copy=str(masks[f"{n}copy"]) if f"{n}copy" in masks else None,
                          mask_paste=str(masks[f"{n}paste"]) if f"{n}paste" in masks else None))
     _resolve_sizes(rows, ctx, rule=size_rule)

@@ -8,8 +8,10 @@ Size policies (the papers train on fixed-size inputs but do not all say how they
 parameter; ``"resize"`` is the common choice in the IML literature):
 
 * ``"resize"``: bilinear (antialiased) image, nearest-neighbour mask;
-* ``"random_crop"``: pad when smaller (image: reflect, mask: 0), then a random crop;
-* ``"center_crop"``: same padding, centre crop (deterministic);
+* ``"random_crop"``: pad when smaller (image: reflect, mask: 0), then a random crop at the stored
+  resolution (native-resolution training); ``grid=8`` puts crop offsets on the 8-pixel JPEG block grid and
+  pads at the bottom / right only, so a crop keeps the file's JPEG blocks aligned with the network;
+* ``"center_crop"``: same padding, centre crop (deterministic; offsets rounded down to ``grid``);
 * ``"pad"``: shrink to fit only when larger (aspect kept), then pad bottom/right with zeros (letterbox).
 
 ``train=True`` adds a random horizontal flip (p = 0.5).
@@ -32,7 +34,8 @@ from torch.utils.data import Dataset
 
 from .io import image_size, read_pair
 
-__all__ = ["TamperDataset", "make_dataloaders", "loader_workers", "split", "POLICIES"]
+__all__ = ["TamperDataset", "make_dataloaders", "loader_workers", "split", "group_split", "source_groups",
+           "SPLIT_RULES", "POLICIES"]
 
 POLICIES = ("resize", "random_crop", "center_crop", "pad")
 
@@ -55,7 +58,7 @@ class TamperDataset(Dataset):
     n_inp = 1
 
     def __init__(self, df: pd.DataFrame, size=(256, 256), policy: str = "resize", train: bool = False,
-                 seed: int = 0, threshold: float = 0.5, cache: bool = False):
+                 seed: int = 0, threshold: float = 0.5, cache: bool = False, grid: int = 1):
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
         if not isinstance(df, pd.DataFrame) or "image" not in df.columns:
@@ -68,6 +71,9 @@ class TamperDataset(Dataset):
         self._sizes: dict[int, tuple[int, int]] = {}
         self.cache = bool(cache)
         self._cache: dict[int, tuple] = {}
+        if int(grid) < 1:
+            raise ValueError(f"grid must be >= 1, got {grid}")
+        self.grid = int(grid)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -123,10 +129,11 @@ class TamperDataset(Dataset):
         if self.policy in ("random_crop", "center_crop"):
             img, mask = item
             h, w = mask.shape
+            g = self.grid
             if self.policy == "random_crop":
-                y, x = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+                y, x = g * int(rng.integers(0, (h - th) // g + 1)), g * int(rng.integers(0, (w - tw) // g + 1))
             else:
-                y, x = (h - th) // 2, (w - tw) // 2
+                y, x = g * ((h - th) // 2 // g), g * ((w - tw) // 2 // g)
             x_t = torch.from_numpy(np.ascontiguousarray(img[y:y + th, x:x + tw])).permute(2, 0, 1).float()
             y_t = torch.from_numpy(np.ascontiguousarray(mask[y:y + th, x:x + tw])).float()[None]
         else:
@@ -140,7 +147,7 @@ class TamperDataset(Dataset):
         img, mask = self.read(i)
         th, tw = self.size
         if self.policy in ("random_crop", "center_crop"):
-            return self._pad_to(img, mask, centred=True)
+            return self._pad_to(img, mask, centred=self.grid == 1)
         x_t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
         y_t = torch.from_numpy(np.ascontiguousarray(mask)).float()[None]
         if self.policy == "resize":
@@ -198,6 +205,67 @@ def split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0,
     return train_df, valid_df
 
 
+#: ``"grouped"`` (default): no source photo on both sides (:func:`group_split`); ``"random"``: by image
+#: (:func:`split`), which leaks on datasets such as CASIA v1 whose tampered images reuse its authentic photos.
+SPLIT_RULES = ("grouped", "random")
+
+
+def source_groups(df: pd.DataFrame, column: str = "sources") -> np.ndarray:
+    """One group number per row: rows are joined when they share a source photo id (``column``, ids
+    ``";"``-joined), transitively (connected components, union-find). Rows without ids are their own group."""
+    parent: dict[str, str] = {}
+
+    def find(a):
+        parent.setdefault(a, a)
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    keys = []
+    values = df[column] if column in df.columns else pd.Series([None] * len(df), index=df.index)
+    for pos, v in enumerate(values):
+        ids = [] if v is None or (isinstance(v, float) and np.isnan(v)) else [t for t in str(v).split(";") if t]
+        ids = ids or [f"\0row{pos}"]  # no ids: a group of its own
+        for other in ids[1:]:
+            parent[find(other)] = find(ids[0])
+        keys.append(ids[0])
+    roots = [find(k) for k in keys]
+    numbers = {r: i for i, r in enumerate(dict.fromkeys(roots))}
+    return np.array([numbers[r] for r in roots], dtype=int)
+
+
+def group_split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0, column: str = "sources"
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deterministic train / valid split in which no source photo id (``column``, see
+    :func:`source_groups`) appears on both sides. Whole groups are drawn in a seeded random order into
+    the valid part until it holds at least ``valid_pct`` of the rows; rows keep their original order.
+    Rows without ids are single-row groups, so on a dataset without ids this is a random split by image."""
+    if not 0 < valid_pct < 1:
+        raise ValueError(f"valid_pct must be in (0, 1), got {valid_pct}")
+    if len(df) < 2:
+        raise ValueError(f"cannot split {len(df)} rows")
+    groups = source_groups(df, column)
+    sizes = np.bincount(groups)
+    if len(sizes) < 2:
+        raise ValueError(f"cannot split: all {len(df)} rows share source photos (one group)")
+    order = np.random.default_rng(seed).permutation(len(sizes))
+    target = valid_pct * len(df)
+    chosen, n = [], 0
+    for g in order:
+        if n >= target:
+            break
+        if n + sizes[g] > len(df) - 1:
+            continue  # keep at least one training row
+        chosen.append(g)
+        n += sizes[g]
+    in_valid = np.isin(groups, chosen)
+    train_df = df[~in_valid].reset_index(drop=True)
+    valid_df = df[in_valid].reset_index(drop=True)
+    train_df.attrs, valid_df.attrs = dict(df.attrs), dict(df.attrs)
+    return train_df, valid_df
+
+
 def loader_workers(num_workers: int, cache: bool) -> int:
     """Worker processes a loader really uses: none with ``cache`` (workers would drop their cache each epoch)."""
     return 0 if cache else int(num_workers)
@@ -205,19 +273,20 @@ def loader_workers(num_workers: int, cache: bool) -> int:
 
 def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 256), bs: int = 8,
                      policy: str = "resize", num_workers: int = 0, seed: int = 0, device=None,
-                     valid_policy: str | None = None, cache: bool = False):
+                     valid_policy: str | None = None, cache: bool = False, grid: int = 1):
     """fastai ``DataLoaders`` (train shuffled + drop_last, valid in order) over two manifests.
 
     ``valid_policy`` defaults to ``policy``, except ``"random_crop"`` -> ``"center_crop"`` for validation.
     ``device=None`` lets fastai choose (GPU when available). ``cache=True``: both datasets keep their
-    sized items in memory (see :class:`TamperDataset`) and loading runs in the main process.
+    sized items in memory (see :class:`TamperDataset`) and loading runs in the main process. ``grid``: crop
+    offsets on this pixel grid (8 = JPEG blocks) for the crop policies.
     """
     from fastai.data.core import DataLoaders
 
     if valid_policy is None:
         valid_policy = "center_crop" if policy == "random_crop" else policy
-    train_ds = TamperDataset(train_df, size=size, policy=policy, train=True, seed=seed, cache=cache)
-    valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed, cache=cache)
+    train_ds = TamperDataset(train_df, size=size, policy=policy, train=True, seed=seed, cache=cache, grid=grid)
+    valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed, cache=cache, grid=grid)
     num_workers = loader_workers(num_workers, cache)
     if len(train_ds) < bs:
         raise ValueError(f"train set has {len(train_ds)} items < bs={bs}; with drop_last no batch "

@@ -4,8 +4,10 @@ The pixel loss follows Wang et al., "Exploring cross-image pixel contrast for se
 (ICCV 2021) and Zhao et al., "Contrastive learning for label efficient semantic segmentation"
 (ICCV 2021): anchors are pixel embeddings, positives are all other sampled pixels of the same class
 (tampered vs authentic), negatives those of the other class, and the loss is the supervised InfoNCE
-(SupCon, Khosla et al., NeurIPS 2020, Eq. 2) averaged over anchors. ReConWave-Net (Yu et al., J.
-Computer Applications 46(6), 2026, Sec. 3.3) adds it to BCE + Dice.
+(SupCon, Khosla et al., NeurIPS 2020, Eq. 2) averaged over anchors, reported with its floor ``log(P)``
+subtracted (see :func:`supcon`). ReConWave-Net (Yu et al., J. Computer Applications 46(6), 2026) names
+pixel contrastive learning in its abstract and ablates it in Table 4; how it is combined with the
+segmentation loss is not public, so ``BCE + Dice + weight * contrastive`` is our design.
 
 Open details chosen here (all parameters):
 
@@ -50,8 +52,15 @@ def downsample_mask(mask: torch.Tensor, size, mode: str = "area") -> torch.Tenso
     raise ValueError(f"mask_mode must be 'area' or 'nearest', got {mode!r}")
 
 
-def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Supervised InfoNCE over rows of ``z`` (N, D), L2-normalised; all same-label rows are positives."""
+def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float, offset: bool = True) -> torch.Tensor:
+    """Supervised InfoNCE over rows of ``z`` (N, D), L2-normalised; all same-label rows are positives.
+
+    SupCon's per-anchor loss ``-mean_p log softmax`` can never fall below ``log(P)`` (``P`` positives: at best
+    the probability mass is shared equally among them), and equals ``log(N - 1)`` when all similarities are
+    equal. With ~1000 sampled pixels in two balanced classes it can therefore only move from 6.93 to 6.24, which
+    reads as "not learning" in a loss curve. ``offset=True`` (default) subtracts the constant ``log(P)`` per
+    anchor: the gradient is unchanged, and the value runs from ``log((N - 1) / P)`` (about ln 2 = 0.69 for
+    balanced classes, embeddings that do not separate) down to 0 (classes perfectly separated)."""
     n = z.shape[0]
     sim = z @ z.t() / temperature
     eye = torch.eye(n, dtype=torch.bool, device=z.device)
@@ -61,6 +70,8 @@ def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.T
     npos = pos.sum(1)
     keep = npos > 0
     per_anchor = -(log_prob.masked_fill(~pos, 0.0)).sum(1)[keep] / npos[keep]
+    if offset:
+        per_anchor = per_anchor - npos[keep].float().log()
     return per_anchor.mean()
 
 
@@ -111,7 +122,7 @@ class SupervisedPixelContrastive(nn.Module):
 
 
 class ReConWaveLoss(nn.Module):
-    """ReConWave-Net loss: ``BCE + Dice + contrastive_weight * pixel contrastive`` (Yu et al. 2026, Sec. 3.3).
+    """ReConWave-Net loss (our design): ``BCE + Dice + contrastive_weight * pixel contrastive``.
 
     The contrastive term is added only when ``outputs`` has ``embeddings`` (Table 4 rows without the
     projection head train with BCE + Dice alone). ``contrastive_weight=0.1`` is our choice (the weight

@@ -351,6 +351,8 @@ def load_model(path, device: str | torch.device = "cpu") -> nn.Module:
 
     payload = read_checkpoint(path)
     cfg = {k: v for k, v in payload["model_cfg"].items() if k not in _NON_ARCH_KEYS}
+    if cfg.get("encoder", "scratch") != "scratch":
+        cfg["pretrained"] = False  # the checkpoint holds every weight: skip reading the ImageNet file
     model = create(payload["model_name"], **cfg)
     model.load_state_dict(payload["state_dict"])
     model.checkpoint = {k: payload.get(k) for k in ("metrics", "profile", "stage", "seed")}
