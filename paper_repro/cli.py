@@ -62,10 +62,14 @@ def _load_checkpoint(path, what: str = "checkpoint"):
         raise CliError(f"{what} {p}: cannot load ({e})") from None
 
 
-def _model_size(args, model) -> tuple[int, int]:
+def _model_size(args, model) -> tuple[int, int] | None:
+    """``--size N`` -> resize to N x N; default: the checkpoint's profile (``None`` = the image's own size
+    when it trained on native-resolution crops, else its training size)."""
     size = args.size
     if size is None:
         prof = (getattr(model, "checkpoint", None) or {}).get("profile") or {}
+        if prof.get("size_policy") == "random_crop":
+            return None
         size = prof.get("image_size") or 256
     size = int(size)
     if size <= 0 or size % 32:
@@ -210,7 +214,7 @@ def cmd_evaluate(args) -> int:
     overall = summarize(res, by="perturbation")
     if args.json:
         payload = {"checkpoint": str(args.checkpoint), "dataset": args.dataset, "root": str(args.root),
-                   "size": list(size), "n_images": int(res["image"].nunique()),
+                   "size": None if size is None else list(size), "n_images": int(res["image"].nunique()),
                    "metrics": _json_safe(overall.loc["clean"].to_dict()) if "clean" in overall.index else None,
                    "by_perturbation": [
                        _json_safe({"perturbation": p, "level": (None if lv != lv else lv), **g[["f1", "iou", "auc"]].mean().to_dict()})
@@ -220,7 +224,8 @@ def cmd_evaluate(args) -> int:
         import pandas as pd
 
         with pd.option_context("display.width", 160, "display.max_columns", 50, "display.float_format", "{:.4f}".format):
-            print(f"{args.checkpoint} on {args.dataset} ({res['image'].nunique()} images at {size[0]}x{size[1]})")
+            at = "their own size" if size is None else f"{size[0]}x{size[1]}"
+            print(f"{args.checkpoint} on {args.dataset} ({res['image'].nunique()} images at {at})")
             print(overall.to_string())
             if table is not None:
                 print()
@@ -233,10 +238,10 @@ def cmd_predict(args) -> int:
     """Probability map, mask and overlay PNGs for each image, at the image's own size."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from PIL import Image
 
     from .data import DatasetError, read_image
+    from .inference import infer
     from .metrics import image_level_score
     from .perturb import DISTURBANCE_CLASSES
 
@@ -254,21 +259,11 @@ def cmd_predict(args) -> int:
             img = read_image(path)
         except DatasetError as e:
             raise CliError(f"cannot read image {path}: {e}") from None
-        h, w = img.shape[:2]
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
-        xs = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-        disturbance = "n/a"
-        with torch.no_grad():
-            if restorer is not None:
-                r = restorer(xs)
-                xs = r["restored"].float().clamp(0, 1)
-                if "disturbance_logits" in r:
-                    disturbance = DISTURBANCE_CLASSES[int(r["disturbance_logits"][0].argmax())]
-            o = model(xs)
-            if disturbance == "n/a" and "disturbance_logits" in o:
-                disturbance = DISTURBANCE_CLASSES[int(o["disturbance_logits"][0].argmax())]
-            prob = torch.sigmoid(o["logits"].float())
-            prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
+        out_maps = infer(model, x, restorer=restorer, size=size, progress=sys.stderr.isatty())
+        prob = out_maps["prob"][0, 0].clamp(0, 1).numpy()
+        cls = out_maps["disturbance_logits"]
+        disturbance = "n/a" if cls is None else DISTURBANCE_CLASSES[int(cls[0].argmax())]
         score = float(image_level_score(prob))
         mask = prob > 0.5
         stem = path.stem
@@ -333,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--checkpoint", required=True, help="detector final.pt")
     d.add_argument("--restorer", default=None, help="restorer final.pt (reports the disturbance class)")
     d.add_argument("--out", default="predictions", help="output folder (default: ./predictions)")
-    d.add_argument("--size", type=int, default=None, help="model input size (default: the checkpoint's profile)")
+    d.add_argument("--size", type=int, default=None,
+                   help="resize to SIZE x SIZE for the model (default: the checkpoint's profile: the photo's own "
+                        "size for models trained on native-resolution crops)")
     d.set_defaults(func=cmd_predict)
 
     b = sub.add_parser("bench", help="speed / memory benchmark (paper_repro.bench)")

@@ -10,8 +10,9 @@ plus the ablation's own column(s) (``dwfel``/``contrastive``, ``wavelet``, ``res
 ``attention``, ``loss``). Conventions (the vocabulary of :mod:`paper_repro.paper`):
 
 - ``perturbation`` ``clean`` / ``brightness`` / ``contrast`` with ``level`` = alpha (``I + alpha``) or
-  beta (``beta * I``); aggregate rows have ``level`` NaN: ``brightness`` / ``contrast`` = mean over that
-  sweep's levels, ``mean`` = mean over all perturbed levels (ReConWave-Net Tables 2 and 3 "average");
+  beta (``beta * I``); aggregate rows have ``level`` NaN: ``brightness`` / ``contrast`` = mean over the
+  clean column and that sweep's levels (as the "mean" column of ReConWave-Net's Tables 2 and 3, which
+  averages its clean column and four levels), ``mean`` = mean over all perturbed levels;
 - ``dataset`` = an evaluation set's name, or ``mean`` (mean over datasets, when there are several);
 - F1 / IoU are nan-aware means over the *tampered* images (pixel level, threshold 0.5); ``psnr`` / ``ssim``
   are measured inside the tampered region (ReConWave-Net Table 1);
@@ -51,7 +52,7 @@ __all__ = [
     "checkpoint", "load", "training_history", "sweep_results", "tidy_sweep", "wide", "summarize", "paper_view",
     "table1_restoration", "disturbance_accuracy", "table4_modules", "tables23_sweeps", "table5_wavelets",
     "table6_restoration_onoff", "table7_attention", "table8_forensic_loss", "METHODS", "method_sweeps",
-    "method_comparison", "examples", "compare_examples",
+    "method_comparison", "examples", "compare_examples", "paper_comparison", "paper_baselines",
     "embedding_separation", "data_overview", "dataset_stats", "mask_stats", "perturbation_examples",
 ]
 
@@ -507,10 +508,12 @@ def tidy_sweep(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou", "au
         n_img = int(g["image"].nunique()) if "image" in g.columns else len(g)
         for m in metrics:
             pm = pl[(pl["metric"] == m) & (pl["perturbation"] != "clean")]
+            clean = pl[(pl["metric"] == m) & (pl["perturbation"] == "clean")]
             for pert in ("brightness", "contrast"):
                 sub = pm[pm["perturbation"] == pert]
-                if len(sub):
-                    rows.append(dict(base, perturbation=pert, level=math.nan, metric=m, value=_nan_mean(sub["value"]),
+                if len(sub):  # as the paper's Tables 2-3 "mean": the clean column and the sweep's levels
+                    vals = pd.concat([clean["value"], sub["value"]])
+                    rows.append(dict(base, perturbation=pert, level=math.nan, metric=m, value=_nan_mean(vals),
                                      n_images=n_img))
             if len(pm):
                 rows.append(dict(base, perturbation="mean", level=math.nan, metric=m, value=_nan_mean(pm["value"]),
@@ -530,30 +533,48 @@ def tidy_sweep(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou", "au
     return out
 
 
-def _attach_paper(df: pd.DataFrame, table: str, paper: str = "reconwave",
+def _attach_paper(df: pd.DataFrame, table: str | Sequence[str], paper: str = "reconwave",
                   on: Sequence[str] = ("method", "dataset", "manipulation", "perturbation", "level", "metric"),
                   rename_methods: dict | None = None) -> pd.DataFrame:
-    """Add ``paper`` / ``diff`` columns from :func:`paper.beside` (NaN, with the reason in
-    ``attrs["paper_missing"]``, when the paper's table could not be retrieved)."""
+    """Add ``paper`` / ``diff`` columns from :func:`paper.beside` for one or several published tables (the
+    first that has a row wins). Where a table does not name its dataset (ReConWave-Net Tables 1, 4-8), only
+    the rows of our first evaluation set (CASIA v1 in the ``cpu`` / ``paper`` profiles) are matched, without
+    the dataset key. ``attrs["paper_missing"]`` holds the reason when a table has no published numbers,
+    ``attrs["paper_notes"]`` the paper's values flagged in :data:`paper.SUSPECT_VALUES`."""
     df = df.reset_index(drop=True).copy()
     if "manipulation" not in df.columns:
         df["manipulation"] = "all"
     keyed = df.copy()
     if rename_methods:
         keyed["method"] = keyed["method"].map(lambda m: rename_methods.get(m, m))
-    keyed["manipulation"] = keyed["manipulation"].fillna("all").replace({"splicing": "splice"})
-    keyed["dataset"] = keyed["dataset"].replace({"dso1": "dso"})
-    try:
-        b = _paper.beside(keyed, table, on=list(on), paper=paper)
-    except KeyError as err:
-        df["paper"], df["diff"] = math.nan, math.nan
-        reason = (_paper.MISSING_TABLES.get(f"{paper}/{table}") or _paper.MISSING_TABLES.get(f"{paper}/table")
-                  or str(err))
-        df.attrs["paper_missing"] = reason
-        return df
-    if len(b) != len(df):  # pragma: no cover - beside is many_to_one + left join
-        raise RuntimeError("paper.beside changed the number of rows")
-    df["paper"], df["diff"] = b["paper"].to_numpy(), b["diff"].to_numpy()
+    keyed["manipulation"] = keyed["manipulation"].fillna("all").replace({"splicing": "splice",
+                                                                         "copy-move": "copy_move"})
+    ours = [d for d in dict.fromkeys(keyed["dataset"]) if d not in ("mean", "(paper)")]
+    df["paper"], df["diff"] = math.nan, math.nan
+    missing, notes = [], []
+    for t in ([table] if isinstance(table, str) else list(table)):
+        try:
+            ref = _paper.paper_numbers(paper, t)
+        except KeyError as err:
+            missing.append(_paper.MISSING_TABLES.get(f"{paper}/{t}") or _paper.MISSING_TABLES.get(f"{paper}/table")
+                           or str(err))
+            continue
+        keys, rows = list(on), np.ones(len(keyed), dtype=bool)
+        if "dataset" in keys and set(ref["dataset"]) == {"unspecified"}:
+            keys.remove("dataset")
+            rows = (keyed["dataset"] == ours[0]).to_numpy() if ours else rows & False
+        if not rows.any():
+            continue
+        b = _paper.beside(keyed[rows], t, on=keys, paper=paper)
+        idx = np.flatnonzero(rows)
+        empty = df.loc[idx, "paper"].isna().to_numpy()
+        df.loc[idx[empty], "paper"] = b["paper"].to_numpy()[empty]
+        df.loc[idx[empty], "diff"] = b["diff"].to_numpy()[empty]
+        notes += [why for (tt, *_), why in _paper.SUSPECT_VALUES.items() if tt == t]
+    if missing:
+        df.attrs["paper_missing"] = " | ".join(missing)
+    if notes:
+        df.attrs["paper_notes"] = notes
     return df
 
 
@@ -565,7 +586,7 @@ def _order(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     return df[cols + [c for c in df.columns if c not in cols]].reset_index(drop=True)
 
 
-def _sweep_table(profile, variants: dict[str, dict], table: str, extra: Sequence[str]) -> pd.DataFrame:
+def _sweep_table(profile, variants: dict[str, dict], table: str | Sequence[str], extra: Sequence[str]) -> pd.DataFrame:
     """Shared body of the F1/IoU tables: ``variants`` = ``{method: {"detector", "restorer", **extra}}``."""
     parts = []
     for method, v in variants.items():
@@ -589,9 +610,9 @@ def tables23_sweeps(profile, restore: bool = True, detector: str = "reconwave", 
     Extra column ``restoration``."""
     v = {"detector": detector, "restorer": restorer if restore else None, "restoration": bool(restore)}
     name = f"{detector}+{restorer}" if restore else detector
-    out = _sweep_table(profile, {name: v}, "table2", ["restoration"])
-    out.attrs["paper_missing"] = (_paper.MISSING_TABLES["reconwave/table2"] + " | "
-                                  + _paper.MISSING_TABLES["reconwave/table3"])
+    out = _sweep_table(profile, {name: v}, ("table2", "table3"), ["restoration"])
+    out.attrs["paper_partial"] = (_paper.PARTIAL_TABLES["reconwave/table2"] + " | "
+                                  + _paper.PARTIAL_TABLES["reconwave/table3"])
     return out
 
 
@@ -709,7 +730,7 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
 
 
 def disturbance_accuracy(profile, restorer: str = "restorer") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """How well the restorer's classifier names the disturbance (ReConWave-Net Sec. 3.1's five classes).
+    """How well the restorer's classifier names the disturbance (our five classes: the paper's count is not public).
 
     Every evaluation image is perturbed at each level of the profile's grid (clean included) and
     classified. Returns ``(accuracy, confusion)``: accuracy per (dataset, perturbation, level, true class)
@@ -872,6 +893,40 @@ def paper_view(tidy: pd.DataFrame, metric: str, index: Sequence[str] = ("method"
     v = v.reindex(columns=pd.MultiIndex.from_product([conds, ["ours", "paper"]]))
     v.columns.names = ["condition", None]
     return v.dropna(how="all")
+
+
+def paper_comparison(tidy: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of a table function's output that have a published counterpart: ``method`` (+ the table's
+    own columns), ``dataset``, ``manipulation``, ``condition`` (``clean``, ``alpha=+0.5``, ``beta=2``, ``mean``,
+    ``brightness mean`` ...), ``metric``, ``ours``, ``paper``, ``diff`` (= ours - paper)."""
+    from .report import level_label
+
+    t = tidy[tidy["paper"].notna()].copy()
+    if metrics is not None:
+        t = t[t["metric"].isin(list(metrics))]
+
+    def condition(p, lv):
+        if pd.isna(lv):
+            return p if p in ("clean", "mean", "typical") else f"{p} mean"
+        return level_label(p, lv)
+
+    t["condition"] = [condition(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
+    own = [c for c in t.columns if c not in TIDY_COLUMNS and c not in ("condition",)]
+    cols = ["method", *own, "dataset", "manipulation", "condition", "metric", "value", "paper", "diff"]
+    return t[cols].rename(columns={"value": "ours"}).reset_index(drop=True)
+
+
+def paper_baselines(tables: Sequence[str] = ("table2", "table3"), metric: str = "f1") -> pd.DataFrame:
+    """The published models' numbers as ReConWave-Net's Tables 2 and 3 report them (never re-run here):
+    rows method, columns (dataset, condition) for the clean column and each sweep's mean of five columns."""
+    ref = pd.concat([_paper.paper_numbers("reconwave", t) for t in tables], ignore_index=True)
+    ref = ref[(ref["metric"] == metric) & ~ref["column"].str.startswith("level ")]
+    ref = ref.assign(condition=[p if p == "clean" else f"{p} mean" for p in ref["perturbation"]])
+    ref = ref.drop_duplicates(["method", "dataset", "condition"])
+    w = ref.pivot_table(index="method", columns=["dataset", "condition"], values="value", sort=False)
+    w.attrs["note"] = ("numbers reported by Yu et al. 2026 (Tables 2-3) for published models, not re-run here; "
+                       f"metric {metric}")
+    return w
 
 
 def examples(profile, n: int = 3, perturbation: tuple[str, float | None] = ("brightness", -0.5),

@@ -3,15 +3,15 @@
 All functions take ``x`` of shape ``(B, C, H, W)`` or ``(C, H, W)`` on any device and return a
 tensor of the same shape, dtype and device, so robustness sweeps perturb batches on the fly.
 
-Brightness and contrast follow kornia's convention (ReConWave-Net, Yu et al. 2026, Sec. 4):
+Brightness and contrast follow kornia's convention, our choice (ReConWave-Net's public abstract and tables
+give the levels, alpha = +-0.5 and beta = 0.7 / 2.0, not the formulas):
 
 - brightness  ``I' = clip(I + alpha, 0, 1)``          (``kornia.enhance.adjust_brightness``)
 - contrast    ``I' = clip(beta * I, 0, 1)``           (``kornia.enhance.adjust_contrast``)
 
-The paper names kornia's convention, so it is the default. Our check of the "unrestored" PSNR of
-Table 1 on CASIA v1 tampered regions (see notebook ``03_restoration``) matches alpha=+0.5 within
-0.1 dB but not the other three levels (the paper does not say which images Table 1 uses), so treat
-the convention as the best-supported reading, not a confirmed one. ``contrast(..., centered=True)`` gives the mean-centred
+Our check of the "unrestored" PSNR of Table 1 on CASIA v1 tampered regions (see notebook
+``03_restoration``) agrees for brightness but not for contrast (the paper does not say which images
+Table 1 uses), so treat the convention as a plausible reading, not a confirmed one. ``contrast(..., centered=True)`` gives the mean-centred
 variant ``I' = clip(mean + beta * (I - mean), 0, 1)`` (per image, per channel-averaged luminance
 mean), which some papers mean by "contrast".
 

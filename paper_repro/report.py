@@ -100,6 +100,53 @@ def plot_bars(table: pd.DataFrame, x: str, y: str, hue: str | None = None, title
     return fig
 
 
+def plot_paper_comparison(comparison: pd.DataFrame, title: str | None = None, label: Sequence[str] = ("method",)):
+    """Ours beside the paper: one panel per metric, bars ``ours`` and ``paper`` for each row of
+    :func:`paper_repro.experiments.paper_comparison` (x = ``label`` columns + condition)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if comparison.empty:
+        raise ValueError("plot_paper_comparison: no row has a published counterpart")
+    c = comparison.copy()
+    c["row"] = [" ".join(str(r[k]) for k in label if k in c.columns) + f"\n{r['condition']}" for _, r in c.iterrows()]
+    long = c.melt(id_vars=["row", "metric"], value_vars=["ours", "paper"], var_name="source", value_name="value")
+    metrics = list(dict.fromkeys(long["metric"]))
+    n_rows = c["row"].nunique()
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6.4, 0.55 * n_rows + 2), 3.2 * len(metrics)),
+                             squeeze=False)
+    for ax, m in zip(axes[:, 0], metrics):
+        sns.barplot(data=long[long["metric"] == m], x="row", y="value", hue="source", ax=ax,
+                    palette={"ours": "#0173b2", "paper": "#de8f05"}, errorbar=None)
+        ax.set_xlabel("")
+        ax.set_ylabel(m.upper() if m in ("f1", "iou", "ssim", "auc") else f"{m.upper()} (dB)")
+        ax.tick_params(axis="x", rotation=30, labelsize=8)
+    if title:
+        axes[0, 0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_with_paper(tidy: pd.DataFrame, profile, name: str, title: str | None = None,
+                       label: Sequence[str] = ("method",)) -> pd.DataFrame:
+    """Ours beside the paper for a table function's output: the matched rows
+    (:func:`paper_repro.experiments.paper_comparison`) saved as ``results/<profile>/<name>.csv`` and drawn side by
+    side (``figures/<profile>/<name>.png``). With no matched row (e.g. an evaluation set the paper does not
+    use), says so and returns the empty frame."""
+    from .experiments import paper_comparison
+
+    cmp = paper_comparison(tidy)
+    save_table(cmp, profile, name)
+    if cmp.empty:
+        print(f"{name}: no row of ours has a published counterpart (evaluation sets: "
+              f"{sorted(set(tidy['dataset']) - {'(paper)'})}; the paper's are named in its tables)")
+        return cmp
+    save_figure(plot_paper_comparison(cmp, title=title, label=label), profile, name)
+    for why in tidy.attrs.get("paper_notes", []):
+        print("note:", why)
+    return cmp
+
+
 def show_examples(rows: Sequence[dict], columns: Sequence[str] = ("image", "perturbed", "restored", "mask", "prediction"),
                   titles: Sequence[str] | None = None, cell: float = 2.0):
     """Qualitative grid: one row per example, one column per named array in each ``rows`` dict.

@@ -2,10 +2,10 @@
 
 - :class:`FocalFrequencyLoss`: Jiang et al., "Focal frequency loss for image reconstruction and
   synthesis", ICCV 2021 (Eqs. 2-4), whole-image (no patching) variant.
-- :class:`ForensicRestorationLoss`: the forensics-oriented restoration loss of ReConWave-Net (Yu et al.,
-  J. Computer Applications 46(6), 2026, Sec. 3.1; Table 8 compares it with plain L1): tamper-weighted
-  L1 + focal frequency + Canny-weighted gradient consistency, plus the disturbance classifier's
-  cross-entropy and the strength regression.
+- :class:`ForensicRestorationLoss`: our design of the "forensics-oriented loss" that ReConWave-Net (Yu et
+  al., J. Computer Applications 46(6), 2026) names and ablates in its Table 8 (its formula is not public):
+  tamper-weighted L1 + focal frequency + Canny-weighted gradient consistency, plus the disturbance
+  classifier's cross-entropy and the strength regression.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _weighted_mean(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 class ForensicRestorationLoss(nn.Module):
-    """Forensics-oriented restoration loss (Yu et al. 2026, Sec. 3.1); ``forensic=False`` gives plain L1.
+    """Forensics-oriented restoration loss (our design; ReConWave-Net Table 8's row); ``forensic=False`` gives plain L1.
 
     ``forward(outputs, mask, clean=..., disturbance=None, strength=None) -> (total, parts)`` with
     ``outputs["restored"]`` compared against ``clean``:

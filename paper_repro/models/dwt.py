@@ -1,7 +1,7 @@
 """One-level 2-D discrete wavelet transform of feature maps as strided depthwise convolutions.
 
-Used by the DWFEL block of ReConWave-Net (Yu et al., J. Computer Applications 46(6), 2026, Sec. 3.2:
-"discrete-wavelet feature enhancement layer"). Filters come from PyWavelets (``pywt.Wavelet(name)``);
+Used by our DWFEL block of ReConWave-Net (Yu et al., J. Computer Applications 46(6), 2026, whose abstract
+and Table 5 name a "discrete-wavelet feature enhancement layer" with Haar / Symlet4 / Biorthogonal4.4). Filters come from PyWavelets (``pywt.Wavelet(name)``);
 boundary handling is periodic ("periodization"), so every sub-band is exactly ``(H/2, W/2)`` and the
 transform is perfectly invertible by :class:`IDWT2d`.
 

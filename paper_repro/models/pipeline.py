@@ -1,11 +1,13 @@
-"""ReConWave-Net end to end: restorer then detector (Yu et al., J. Computer Applications 46(6), 2026, Fig. 1),
-and the two restoration baselines of the paper's Table 1.
+"""ReConWave-Net end to end: restorer then detector (Yu et al., J. Computer Applications 46(6), 2026: the
+abstract's classification-guided restoration feeding the localization network), and our two restoration
+references for Table 1 (the paper's own Table 1 baselines, Retinexformer and MSEC-Net, are shown with its
+numbers only).
 
 - ``reconwave-pipeline``: :class:`ReConWavePipeline`; ``restore=False`` feeds the raw image to the
   detector (Table 6, "without restoration").
 - ``restore-none``: the identity (Table 1, "unrestored").
-- ``restore-classical``: per-image moment matching (Table 1's classical correction; the paper does not
-  name the method, we choose a global gain/bias that moves the image mean and std to reference values).
+- ``restore-classical``: per-image moment matching, ours (a global gain/bias that moves the image mean and
+  std to reference values), a classical reference the paper does not have.
 
 Open details chosen here: the restorer is trained first with
 :class:`paper_repro.losses.restoration.ForensicRestorationLoss` and frozen while the detector trains

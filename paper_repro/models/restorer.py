@@ -1,4 +1,9 @@
-"""ReConWave-Net's classification-guided restorer (Yu et al., J. Computer Applications 46(6), 2026, Sec. 3.1).
+"""ReConWave-Net's classification-guided restorer (Yu et al., J. Computer Applications 46(6), 2026).
+
+What the paper's public abstract and tables state: the restorer classifies the disturbance and restores
+according to the predicted category (abstract); its attention is ablated as Swin / ViT / deformable DETR
+attention (Table 7) and its forensics-oriented loss on / off (Table 8); Table 1 scores it by PSNR / SSIM
+inside the tampered regions. Everything else below is **our design**, including the number of classes.
 
 A small CNN classifies the brightness/contrast disturbance of the input into
 :data:`paper_repro.perturb.DISTURBANCE_CLASSES` (none, brighter, darker, lower contrast, higher
@@ -7,7 +12,7 @@ contrast) and regresses its signed strength (``alpha`` for brightness, ``beta - 
 that prediction, restores the image. Table 7 compares the bottleneck attention: ``"swin"``, ``"vit"``
 or ``"deformable"``.
 
-Details the paper leaves open, and what is chosen here (all parameters):
+Our choices (all parameters):
 
 - classifier: four stride-2 ``ConvBNAct`` on the image resized to at most ``cls_size`` (128) pixels,
   global average pooling, concatenated with hand-crafted global statistics (per-channel mean and std,

@@ -6,7 +6,7 @@
 - :class:`AutocastCallback`: bf16 autocast on CPU (or CUDA); model outputs cast back to fp32 so losses
   are computed in fp32. fp16 on CUDA uses fastai's ``MixedPrecision`` (it owns the ``GradScaler``).
 - :class:`ChannelsLastCallback`: NHWC memory format for model and inputs.
-- :class:`DisturbanceCallback`: restorer training (ReConWave-Net, Yu et al. 2026, Sec. 3.1): each clean
+- :class:`DisturbanceCallback`: restorer training (ReConWave-Net's restorer, Yu et al. 2026): each clean
   batch is disturbed on the fly by :func:`paper_repro.perturb.random_disturbance` with a generator seeded
   from ``(seed, epoch, batch)``; the model sees the disturbed image, the loss gets ``clean``,
   ``disturbance`` (class index) and ``strength``.
