@@ -239,7 +239,9 @@ def group_split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0, column:
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Deterministic train / valid split in which no source photo id (``column``, see
     :func:`source_groups`) appears on both sides. Whole groups are drawn in a seeded random order into
-    the valid part until it holds at least ``valid_pct`` of the rows; rows keep their original order.
+    the valid part until it holds at least ``valid_pct`` of the rows (a group that would overshoot by more
+    than 2 % of the rows is skipped; a ``ValueError`` when the groups are too large for any such split);
+    rows keep their original order.
     Rows without ids are single-row groups, so on a dataset without ids this is a random split by image."""
     if not 0 < valid_pct < 1:
         raise ValueError(f"valid_pct must be in (0, 1), got {valid_pct}")
@@ -251,14 +253,19 @@ def group_split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0, column:
         raise ValueError(f"cannot split: all {len(df)} rows share source photos (one group)")
     order = np.random.default_rng(seed).permutation(len(sizes))
     target = valid_pct * len(df)
+    slack = max(1.0, 0.02 * len(df))  # a group that would overshoot the target by more is skipped
     chosen, n = [], 0
     for g in order:
         if n >= target:
             break
-        if n + sizes[g] > len(df) - 1:
-            continue  # keep at least one training row
+        if n + sizes[g] > target + slack or n + sizes[g] > len(df) - 1:
+            continue
         chosen.append(g)
         n += sizes[g]
+    if n < 0.5 * target:
+        raise ValueError(f"cannot split by source photo: the largest group of rows sharing photos holds "
+                         f"{int(sizes.max())} of {len(df)} rows, so no valid part near {valid_pct:.0%} exists; "
+                         f"use split_rule='random' knowing that it leaks")
     in_valid = np.isin(groups, chosen)
     train_df = df[~in_valid].reset_index(drop=True)
     valid_df = df[in_valid].reset_index(drop=True)
