@@ -234,46 +234,110 @@ def cmd_evaluate(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------- predict
+#: ``predict`` refuses photos above this many pixels unless ``--allow-large`` (decompression bombs).
+PREDICT_MAX_PIXELS = 100_000_000
+
+
+def _output_stems(paths: list[Path]) -> list[str]:
+    """One output stem per input: the file stem, prefixed by as many parent folders as it takes to make
+    inputs with the same name from different folders distinct."""
+    stems = [p.stem for p in paths]
+    depth = 0
+    while len(set(stems)) < len(stems) and depth < 8:
+        depth += 1
+        stems = ["__".join([*p.parent.parts[-depth:], p.stem]).replace(":", "") for p in paths]
+    return stems
+
+
+def _exif_orientation(path: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - no EXIF: stored orientation
+        return 1
+
+
+def _to_display(arr, orientation: int):
+    """An array in the stored pixel grid -> as a viewer shows it (EXIF orientation 1-8, as
+    ``PIL.ImageOps.exif_transpose``)."""
+    import numpy as np
+
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+           7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1], 8: lambda a: np.swapaxes(a, 0, 1)[::-1]}
+    return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
+
+
 def cmd_predict(args) -> int:
-    """Probability map, mask and overlay PNGs for each image, at the image's own size."""
+    """Probability map, mask and overlay PNGs for each image, at the image's own size.
+
+    The stored pixel grid is analysed (it carries the JPEG traces); the maps are written in the orientation
+    a viewer displays (EXIF orientation applied). Photos above ``--max-pixels`` are refused unless
+    ``--allow-large``; large photos are predicted in tiles by :func:`paper_repro.inference.infer`."""
     import numpy as np
     import torch
     from PIL import Image
 
-    from .data import DatasetError, read_image
+    from .data import DatasetError, image_size, read_image
     from .inference import infer
     from .metrics import image_level_score
     from .perturb import DISTURBANCE_CLASSES
 
-    missing = [p for p in args.images if not Path(p).is_file()]
+    paths = [Path(p) for p in args.images]
+    missing = [p for p in paths if not p.is_file()]
     if missing:
         raise CliError(f"image not found: {', '.join(str(m) for m in missing)}")
+    limit = int(args.max_pixels)
+    if not args.allow_large:
+        for p in paths:
+            try:
+                h, w = image_size(p)
+            except DatasetError as e:
+                raise CliError(f"cannot read image {p}: {e}") from None
+            if h * w > limit:
+                raise CliError(f"{p}: {w}x{h} = {h * w:,} pixels is above the limit of {limit:,} "
+                               f"(a decompression bomb guard); pass --allow-large to analyse it anyway, "
+                               f"or raise --max-pixels")
     model = _load_checkpoint(args.checkpoint)
     restorer = _load_checkpoint(args.restorer, "restorer checkpoint")
     size = _model_size(args, model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for path in args.images:
-        path = Path(path)
+    records = []
+    for path, stem in zip(paths, _output_stems(paths)):
         try:
+            if args.allow_large:
+                Image.MAX_IMAGE_PIXELS = None
             img = read_image(path)
         except DatasetError as e:
             raise CliError(f"cannot read image {path}: {e}") from None
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
-        out_maps = infer(model, x, restorer=restorer, size=size, progress=sys.stderr.isatty())
+        out_maps = infer(model, x, restorer=restorer, size=size, progress=sys.stderr.isatty() and not args.json)
         prob = out_maps["prob"][0, 0].clamp(0, 1).numpy()
         cls = out_maps["disturbance_logits"]
         disturbance = "n/a" if cls is None else DISTURBANCE_CLASSES[int(cls[0].argmax())]
         score = float(image_level_score(prob))
         mask = prob > 0.5
-        stem = path.stem
-        Image.fromarray(np.round(prob * 255).astype(np.uint8)).save(out / f"{stem}_prob.png")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(out / f"{stem}_mask.png")
+        orientation = _exif_orientation(path)
         overlay = img.copy()
         overlay[mask] = 0.5 * overlay[mask] + 0.5 * np.array([1.0, 0.0, 0.0], dtype=np.float32)
-        Image.fromarray(np.round(overlay * 255).astype(np.uint8)).save(out / f"{stem}_overlay.png")
-        print(f"{path}: score {score:.4f}  tampered pixels {mask.mean() * 100:.1f}%  disturbance {disturbance}  "
-              f"-> {out / (stem + '_{prob,mask,overlay}.png')}")
+        files = {}
+        for kind, arr in (("prob", np.round(prob * 255).astype(np.uint8)), ("mask", mask.astype(np.uint8) * 255),
+                          ("overlay", np.round(overlay * 255).astype(np.uint8))):
+            files[kind] = out / f"{stem}_{kind}.png"
+            Image.fromarray(_to_display(arr, orientation)).save(files[kind])
+        rec = {"image": str(path), "score": round(score, 6), "tampered_fraction": round(float(mask.mean()), 6),
+               "disturbance": disturbance, "exif_orientation": orientation,
+               "size": None if size is None else list(size), **{k: str(v) for k, v in files.items()}}
+        records.append(rec)
+        if not args.json:
+            turned = f"  (EXIF orientation {orientation}: outputs as displayed)" if orientation != 1 else ""
+            print(f"{path}: score {score:.4f}  tampered pixels {mask.mean() * 100:.1f}%  disturbance {disturbance}  "
+                  f"-> {out / (stem + '_{prob,mask,overlay}.png')}{turned}")
+    if args.json:
+        print(json.dumps(records, indent=1))
     return 0
 
 
@@ -331,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--size", type=int, default=None,
                    help="resize to SIZE x SIZE for the model (default: the checkpoint's profile: the photo's own "
                         "size for models trained on native-resolution crops)")
+    d.add_argument("--json", action="store_true", help="print one JSON record per image (score, tampered "
+                   "fraction, disturbance class, output paths) instead of text")
+    d.add_argument("--max-pixels", type=int, default=PREDICT_MAX_PIXELS,
+                   help=f"refuse photos above this many pixels (default {PREDICT_MAX_PIXELS:,})")
+    d.add_argument("--allow-large", action="store_true", help="analyse photos above --max-pixels (tiled)")
     d.set_defaults(func=cmd_predict)
 
     b = sub.add_parser("bench", help="speed / memory benchmark (paper_repro.bench)")
@@ -346,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import warnings
+
+    # a third-party import (torch.jit.script in a dependency) warns on every run; nothing for a user to act on
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -86,11 +86,15 @@ def contrast(x: torch.Tensor, beta, centered: bool = False) -> torch.Tensor:
     return (mean + b * (x - mean)).clamp(0.0, 1.0)
 
 
-def gaussian_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Additive Gaussian noise with standard deviation ``std`` on the 0-255 scale (IMDL-BenCo)."""
+def gaussian_noise(x: torch.Tensor, variance: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Additive Gaussian noise of ``variance`` in 8-bit units, as IMDL-BenCo's levels mean it: BenCo passes its
+    level ``v`` (3, 7, ..., 23) to albumentations 1.3's ``GaussNoise(var_limit=(v, v))``, a variance on the
+    0-255 scale, so the standard deviation on [0, 1] images is ``sqrt(v) / 255`` (1.7-4.8 grey levels)."""
     x = _check(x)
+    if variance < 0:
+        raise ValueError(f"noise variance must be >= 0, got {variance}")
     noise = torch.randn(x.shape, generator=generator, device=x.device if generator is None else "cpu")
-    return (x + noise.to(x.device, x.dtype) * (std / 255.0)).clamp(0.0, 1.0)
+    return (x + noise.to(x.device, x.dtype) * (float(variance) ** 0.5 / 255.0)).clamp(0.0, 1.0)
 
 
 def gaussian_blur(x: torch.Tensor, kernel_size: int) -> torch.Tensor:

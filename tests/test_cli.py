@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -79,6 +80,58 @@ def test_predict_bad_inputs_exit_2_with_a_clear_message(checkpoint, tmp_path, ca
     rc = main(["predict", str(img), "--checkpoint", str(junk)])
     err = capsys.readouterr().err
     assert rc == 2 and "junk.png" in err and "Traceback" not in err
+
+
+def test_predict_exif_rotated_jpeg_writes_outputs_as_displayed(checkpoint, tmp_path, capsys):
+    """A phone JPEG stored 40x64 (H x W) with EXIF Orientation 6 displays as 64x40: the outputs line up with
+    PIL.ImageOps.exif_transpose of the input; the analysis ran on the stored grid."""
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(3)
+    stored = rng.integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    stored[:, :8] = 255  # a white band on the stored left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    rc = main(["predict", str(path), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), "--size", "32"])
+    assert rc == 0 and "EXIF orientation 6" in capsys.readouterr().out
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(path))).astype(float)
+    overlay = Image.open(tmp_path / "o" / "phone_overlay.png")
+    assert overlay.size == (40, 64)  # PIL (W, H): as displayed
+    m = np.asarray(Image.open(tmp_path / "o" / "phone_mask.png")) == 255
+    expected = np.where(m[..., None], 0.5 * shown + 0.5 * np.array([255.0, 0, 0]), shown)
+    assert np.abs(np.asarray(overlay).astype(float) - expected).max() <= 1.0
+
+
+def test_predict_refuses_a_photo_above_the_pixel_limit_naming_the_flag(checkpoint, tmp_path, capsys):
+    img = tmp_path / "big.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(img)
+    rc = main(["predict", str(img), "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--max-pixels", "1000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--allow-large" in err and "4,096 pixels" in err and "Traceback" not in err
+    rc = main(["predict", str(img), "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--max-pixels", "1000",
+               "--allow-large", "--size", "32"])
+    assert rc == 0 and (tmp_path / "big_mask.png").is_file()
+
+
+def test_predict_same_names_from_two_folders_and_json(checkpoint, tmp_path, capsys):
+    paths = []
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        p = tmp_path / sub / "photo.png"
+        Image.fromarray(np.random.default_rng(len(sub)).integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    rc = main(["predict", *paths, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), "--json",
+               "--size", "32"])
+    assert rc == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in records] == paths
+    masks = {r["mask"] for r in records}
+    assert len(masks) == 2 and all(Path(m).is_file() for m in masks)  # nothing overwritten
+    for r in records:
+        assert set(r) >= {"score", "tampered_fraction", "disturbance", "prob", "mask", "overlay"}
+        assert 0 <= r["tampered_fraction"] <= 1
 
 
 def test_evaluate_json_and_sweep_table(checkpoint, folder_dataset, capsys):
