@@ -14,7 +14,9 @@ image of the held-out part (no source photo shared with training), clean, by
   whole image at its own size;
 - ``+ forensic stem``: SRM + Bayar noise views beside RGB;
 - ``+ pretrained encoder``: ImageNet EfficientNet-Lite0 (from its PyPI wheel), width 16, lr 1e-3, pos_weight 3;
-- ``pretrained + stem``: both.
+- ``pretrained + stem``: both;
+- ``pretrained + on-the-fly tampering``: a third of each epoch's items are fresh splices / copy-moves of the
+  authentic training photos, JPEG re-saved (:class:`paper_repro.data.onthefly.OnTheFlyTampering`).
 
 Training seconds are reported per setup (the budget is equal in steps, not in time). The CSV holds one row per
 setup with F1 / IoU / AUC means and the all-tampered reference.
@@ -38,6 +40,8 @@ SETUPS = {
     "+ pretrained encoder": dict(profile={}, model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0")),
     "pretrained + stem": dict(profile={}, model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0",
                                                      stem="srm+bayar")),
+    "pretrained + on-the-fly tampering": dict(profile=dict(onthefly_tampering=1 / 3),
+                                              model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0")),
 }
 
 

@@ -330,7 +330,11 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     if stage not in STAGES:
         raise ValueError(f"train_or_load: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     train_df, valid_df = data if data is not None else datasets_for(profile)[:2]
+    photos, onthefly = None, 0.0
     if stage in MASK_STAGES:
+        if profile.onthefly_tampering:
+            onthefly = float(profile.onthefly_tampering)
+            photos = train_df[train_df["label"].astype(int) == 0]  # every authentic training photo
         train_df = _keep_authentic(train_df, profile.authentic_fraction, profile.seed)
         if disturbance_cfg is None and profile.detector_disturbance is not None:
             disturbance_cfg = dict(profile.detector_disturbance)
@@ -345,6 +349,8 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         init_spec = _hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
     spec = _spec(profile, model_name, model_cfg, stage, loss_cfg,
                  [_fingerprint(train_df), _fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
+    if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
+        spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
     ckdir = Path(profile.checkpoints_dir) / key
     final, spec_path = ckdir / "final.pt", ckdir / "spec.json"
     old = json.loads(spec_path.read_text()) if spec_path.is_file() else None
@@ -359,7 +365,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
 
     dls = make_dataloaders(train_df, valid_df, size=profile.size, bs=profile.batch_size,
                            num_workers=profile.num_workers, seed=profile.seed, cache=profile.cache_images,
-                           policy=profile.size_policy, grid=profile.crop_grid)
+                           policy=profile.size_policy, grid=profile.crop_grid, onthefly=onthefly, photos=photos)
     learn = make_learner(model_name, dls, profile=profile, model_cfg=model_cfg, loss_cfg=loss_cfg, stage=stage,
                          ckpt_dir=ckdir, quiet=True, init_from=init_from, disturbance_cfg=disturbance_cfg)
     fit(learn, **schedule)

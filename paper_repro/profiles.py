@@ -44,6 +44,9 @@ images beside a training image made from the same photo.
 ``size_policy``: ``"resize"`` (every image resized to ``image_size``, evaluated the same way) or
 ``"random_crop"`` (native resolution: training on ``image_size`` crops of the stored image, offsets on the
 ``crop_grid`` pixel grid, 8 = JPEG blocks; evaluation and ``predict`` on the whole image at its own size).
+``onthefly_tampering`` (0 = off): that share of each detector / finetune epoch's training items are fresh
+splices / copy-moves of the authentic training photos, JPEG re-saved at a random quality
+(:class:`paper_repro.data.onthefly.OnTheFlyTampering`).
 ``cache_images`` keeps the sized training / validation images in memory after their first epoch (see
 :class:`paper_repro.data.TamperDataset`); on the 2-core CPU it halves the cost of a ``cpu`` training step,
 because JPEG decoding in a loader worker competed with the two compute threads.
@@ -108,6 +111,7 @@ class Profile:
     split_rule: str = "grouped"
     size_policy: str = "resize"
     crop_grid: int = 1
+    onthefly_tampering: float = 0.0
     data_root: Path | None = None
     results_dir: Path = field(default=None)  # type: ignore[assignment]
     figures_dir: Path = field(default=None)  # type: ignore[assignment]
@@ -131,6 +135,8 @@ class Profile:
         if self.size_policy not in ("resize", "random_crop"):
             raise ValueError(f"profile {self.name!r}: size_policy must be 'resize' or 'random_crop', "
                              f"got {self.size_policy!r}")
+        if not 0.0 <= float(self.onthefly_tampering) < 1.0:
+            raise ValueError(f"profile {self.name!r}: onthefly_tampering must be in [0, 1), got {self.onthefly_tampering}")
         if self.split_rule not in ("grouped", "random"):
             raise ValueError(f"profile {self.name!r}: split_rule must be 'grouped' or 'random', got {self.split_rule!r}")
         if not 0.0 <= float(self.authentic_fraction) <= 1.0:

@@ -280,19 +280,31 @@ def loader_workers(num_workers: int, cache: bool) -> int:
 
 def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 256), bs: int = 8,
                      policy: str = "resize", num_workers: int = 0, seed: int = 0, device=None,
-                     valid_policy: str | None = None, cache: bool = False, grid: int = 1):
+                     valid_policy: str | None = None, cache: bool = False, grid: int = 1,
+                     onthefly: float = 0.0, photos: pd.DataFrame | None = None):
     """fastai ``DataLoaders`` (train shuffled + drop_last, valid in order) over two manifests.
 
     ``valid_policy`` defaults to ``policy``, except ``"random_crop"`` -> ``"center_crop"`` for validation.
     ``device=None`` lets fastai choose (GPU when available). ``cache=True``: both datasets keep their
     sized items in memory (see :class:`TamperDataset`) and loading runs in the main process. ``grid``: crop
-    offsets on this pixel grid (8 = JPEG blocks) for the crop policies.
+    offsets on this pixel grid (8 = JPEG blocks) for the crop policies. ``onthefly`` > 0: that share of each
+    training epoch's items are fresh tamperings of ``photos`` (authentic training images; see
+    :class:`paper_repro.data.onthefly.OnTheFlyTampering`).
     """
     from fastai.data.core import DataLoaders
 
     if valid_policy is None:
         valid_policy = "center_crop" if policy == "random_crop" else policy
     train_ds = TamperDataset(train_df, size=size, policy=policy, train=True, seed=seed, cache=cache, grid=grid)
+    if onthefly:
+        from .onthefly import OnTheFlyTampering
+
+        if not 0 < onthefly < 1:
+            raise ValueError(f"onthefly must be a fraction in (0, 1), got {onthefly}")
+        if photos is None or len(photos) < 2:
+            raise ValueError("on-the-fly tampering needs photos=... (at least 2 authentic training images)")
+        n_synth = int(round(len(train_ds) * onthefly / (1 - onthefly)))
+        train_ds = OnTheFlyTampering(train_ds, photos, n_synth, seed=seed)
     valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed, cache=cache, grid=grid)
     num_workers = loader_workers(num_workers, cache)
     if len(train_ds) < bs:
