@@ -341,6 +341,89 @@ def cmd_predict(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------- train
+def cmd_train(args) -> int:
+    """Train one named run of a profile (cached like the notebooks' runs); one process or many under
+    ``torchrun`` / ``accelerate launch`` (DDP, only rank 0 writes checkpoints)."""
+    from fastai.torch_core import num_distrib, rank_distrib
+
+    from . import experiments as E
+
+    if args.run not in E.RUNS:
+        raise CliError(f"unknown run {args.run!r}; runs: {', '.join(E.RUNS)}")
+    overrides = {}
+    if args.checkpoints:
+        overrides["checkpoints_dir"] = args.checkpoints
+    run = E.RUNS[args.run]
+    if args.max_steps is not None:
+        overrides["max_steps"] = {run.stage: args.max_steps, args.run: args.max_steps}
+    if args.epochs is not None:
+        overrides["epochs"] = {run.stage: args.epochs, args.run: args.epochs}
+    if args.image_size is not None:
+        overrides["image_size"] = args.image_size
+    prof = E.profile_for(args.profile, args.data_root, **overrides)
+    trace = None
+    if args.trace or args.stop_after:
+        trace = _BatchTrace(Path(args.trace) if args.trace else None, rank_distrib(), args.stop_after)
+        trace.install()
+    try:
+        final = E.checkpoint(prof, args.run)
+    finally:
+        if trace is not None:
+            trace.write()
+    if rank_distrib() == 0:
+        print(f"{args.run}: {final}" + (f" ({num_distrib()} processes)" if num_distrib() > 1 else ""))
+    return 0
+
+
+class _BatchTrace:
+    """``--trace DIR``: per rank, what each training batch held (a flip-invariant signature per image: its
+    pixel sum) and the final weights, written to ``DIR/rank<r>.pt``; for checking a distributed run."""
+
+    def __init__(self, folder: Path | None, rank: int, stop_after: int | None = None):
+        self.folder, self.rank, self.seen, self.learn = folder, rank, [], None
+        self.stop_after, self.batches = stop_after, 0
+
+    def install(self):
+        from fastai.callback.core import Callback
+        from fastai.learner import Learner
+
+        trace = self
+
+        class Record(Callback):
+            order = 99
+
+            def before_batch(self):
+                if self.training:
+                    trace.seen += [round(float(v), 2) for v in self.xb[0].float().sum(dim=(1, 2, 3))]
+
+            def after_batch(self):
+                if self.training:
+                    trace.batches += 1
+                    if trace.stop_after and trace.batches >= trace.stop_after:
+                        raise KeyboardInterrupt(f"--stop-after {trace.stop_after}: simulated interruption")
+
+        original = Learner.fit
+
+        def fit(learn, *a, **k):
+            trace.learn = learn
+            learn.add_cb(Record())
+            return original(learn, *a, **k)
+
+        Learner.fit = fit
+
+    def write(self):
+        import torch
+        from fastai.torch_core import get_model
+
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        state = {} if self.learn is None else {k: v.detach().cpu() for k, v in
+                                               get_model(self.learn.model).state_dict().items()}
+        torch.save({"rank": self.rank, "seen": self.seen, "state_dict": state}, self.folder / f"rank{self.rank}.pt")
+
+
 # --------------------------------------------------------------------------------------------- bench
 def cmd_bench(args) -> int:
     """Delegate to :func:`paper_repro.bench.main` (written separately)."""
@@ -401,6 +484,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"refuse photos above this many pixels (default {PREDICT_MAX_PIXELS:,})")
     d.add_argument("--allow-large", action="store_true", help="analyse photos above --max-pixels (tiled)")
     d.set_defaults(func=cmd_predict)
+
+    t = sub.add_parser("train", help="train one named run (DDP under torchrun / accelerate launch)")
+    t.add_argument("--profile", default="smoke", choices=PROFILES)
+    t.add_argument("run", nargs="?", default="reconwave",
+                   help="a run of paper_repro.experiments.RUNS (default reconwave)")
+    t.add_argument("--data-root", help="real-data root (else $PAPER_REPRO_DATA)")
+    t.add_argument("--checkpoints", help="checkpoints folder (default: checkpoints/<profile>/)")
+    t.add_argument("--max-steps", type=int, default=None, help="override the run's step budget")
+    t.add_argument("--epochs", type=int, default=None, help="override the run's epochs")
+    t.add_argument("--image-size", type=int, default=None, help="override the profile's image size")
+    t.add_argument("--trace", default=None, help="write each rank's batch signatures and final weights here")
+    t.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="interrupt training after N batches, as a kill would (to check that a rerun resumes)")
+    t.set_defaults(func=cmd_train)
 
     b = sub.add_parser("bench", help="speed / memory benchmark (paper_repro.bench)")
     b.add_argument("--profile", default="smoke", choices=PROFILES)

@@ -130,12 +130,14 @@ def _strata(df: pd.DataFrame) -> list[str]:
 
 def _split(df: pd.DataFrame, fraction: float, seed: int, rule: str = "random") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``rule="grouped"``: no source photo on both sides (:func:`paper_repro.data.group_split`);
-    ``"random"``: by image, stratified by manipulation (:func:`paper_repro.data.split`)."""
+    ``"random"``: by image, stratified by manipulation (:func:`paper_repro.data.split`). A frame without any
+    source ids (e.g. the synthetic sets, one photo per image) has nothing to group, so both rules give the
+    stratified split by image there."""
     from .data import SPLIT_RULES, group_split, split
 
     if rule not in SPLIT_RULES:
         raise ValueError(f"split rule must be one of {SPLIT_RULES}, got {rule!r}")
-    if rule == "grouped":
+    if rule == "grouped" and "sources" in df.columns and df["sources"].notna().any():
         return group_split(df, valid_pct=fraction, seed=seed)
     return split(df, valid_pct=fraction, seed=seed, stratify=_strata(df))
 
@@ -356,12 +358,15 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     old = json.loads(spec_path.read_text()) if spec_path.is_file() else None
     if not force and old == spec and final.is_file() and _loads(final):
         return final
-    if force or old != spec or final.is_file():  # stale or unusable: start afresh
-        for f in _CKPT_FILES:
-            if (ckdir / f).exists():
-                (ckdir / f).unlink()
+    from fastai.torch_core import rank_distrib
+
     ckdir.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True, default=str))
+    if rank_distrib() == 0:  # under DDP every rank trains, rank 0 alone owns the folder
+        if force or old != spec or final.is_file():  # stale or unusable: start afresh
+            for f in _CKPT_FILES:
+                if (ckdir / f).exists():
+                    (ckdir / f).unlink()
+        spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True, default=str))
 
     dls = make_dataloaders(train_df, valid_df, size=profile.size, bs=profile.batch_size,
                            num_workers=profile.num_workers, seed=profile.seed, cache=profile.cache_images,
@@ -369,11 +374,12 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     learn = make_learner(model_name, dls, profile=profile, model_cfg=model_cfg, loss_cfg=loss_cfg, stage=stage,
                          ckpt_dir=ckdir, quiet=True, init_from=init_from, disturbance_cfg=disturbance_cfg)
     fit(learn, **schedule)
-    if not final.is_file():
+    if not final.is_file() and (rank_distrib() == 0 or not learn.fit_completed):
         raise RuntimeError(f"train_or_load({key!r}): training did not finish ({final} missing); "
                            f"call again to resume from {ckdir / 'last.pt'}")
     losses = [float(v) for v in getattr(learn.recorder, "losses", [])]
-    pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}).to_csv(ckdir / "losses.csv", index=False)
+    if rank_distrib() == 0:
+        pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}).to_csv(ckdir / "losses.csv", index=False)
     return final
 
 

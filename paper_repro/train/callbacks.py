@@ -388,6 +388,8 @@ class EpochLogCallback(Callback):
         self._t = time.time()
 
     def after_epoch(self):
+        if rank_distrib() != 0:  # one line per epoch, not one per process
+            return
         rec = self.learn.recorder
         names = [n for n in list(rec.metric_names)[1:] if n != "time"]
         vals = getattr(self.learn, "final_record", None) or []

@@ -273,7 +273,7 @@ def fit(learn: ResumableLearner, epochs: int | None = None, lr: float | None = N
 
     if num_distrib() > 1:
         _prepare_distributed(learn)
-        with learn.distrib_ctx(in_notebook=False):
+        with _distributed(learn):
             learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
     else:
         learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
@@ -285,6 +285,49 @@ def fit(learn: ResumableLearner, epochs: int | None = None, lr: float | None = N
     if save_final and getattr(learn, "ckpt_dir", None) is not None:
         save_final_checkpoint(learn, learn.ckpt_dir / "final.pt", metrics=metrics, epochs=epochs, lr=lr)
     return metrics
+
+
+def _gloo_dl_class():
+    """fastai's ``DistributedDL`` broadcasts the epoch's shuffled indices as a CUDA tensor (NCCL); with the gloo
+    backend (CPU processes) the same broadcast must use a CPU tensor."""
+    from fastai.distributed import DistributedDL
+
+    class GlooDistributedDL(DistributedDL):
+        def _broadcast(self, t, rank):
+            t = torch.tensor(t, dtype=torch.long)
+            torch.distributed.broadcast(t, rank)
+            return t.tolist()
+
+    return GlooDistributedDL
+
+
+def _distributed(learn):
+    """DDP for one ``fit``: fastai's ``distrib_ctx`` on GPUs (NCCL, SyncBatchNorm); on CPU processes (gloo) the
+    same ``DistributedTrainer`` with CPU index broadcasts and plain BatchNorm (SyncBatchNorm is GPU-only)."""
+    import contextlib
+
+    if torch.cuda.is_available():
+        return learn.distrib_ctx(in_notebook=False)
+    from fastai.distributed import DistributedTrainer
+
+    gloo_dl = _gloo_dl_class()
+
+    class CPUDistributedTrainer(DistributedTrainer):
+        def _wrap_dl(self, dl):
+            return dl if isinstance(dl, gloo_dl) else gloo_dl(dl, device=torch.device("cpu"))
+
+    @contextlib.contextmanager
+    def ctx():
+        cb = CPUDistributedTrainer(sync_bn=False, cpu=True)
+        learn.add_cb(cb)
+        if rank_distrib():
+            learn.remove_cb(ProgressCallback)
+        try:
+            yield learn
+        finally:
+            learn.remove_cb(cb)
+
+    return ctx()
 
 
 def _prepare_distributed(learn) -> None:
