@@ -1,6 +1,7 @@
 """Adapters on fake layouts (counts, labels, pairing, quirks), TamperDataset, split, DataLoaders."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +309,30 @@ def test_split_stratifies_on_a_column_with_missing_values():
     tr, va = split(df, valid_pct=0.25, seed=1, stratify="manipulation")
     assert len(tr) + len(va) == 40 and set(tr["image"]).isdisjoint(va["image"])
     assert va["manipulation"].isna().sum() == 5 and (va["manipulation"] == "splicing").sum() in (2, 3)
+
+
+def test_benco_json_relative_paths_from_its_folder_or_the_working_directory(tmp_path, monkeypatch):
+    """IMDL-BenCo reads relative paths from the working directory; we try the JSON's folder first, then the
+    working directory, and the report says which rule found each."""
+    data = tmp_path / "data"
+    save(data / "Tp" / "a.png", rand_rgb(1))
+    save_mask(data / "Gt" / "a.png", box_mask())
+    save(data / "Au" / "b.png", rand_rgb(2))
+    # a list kept beside the data, paths relative to it
+    beside = data / "list.json"
+    beside.write_text(json.dumps([["Tp/a.png", "Gt/a.png"], ["Au/b.png", "Negative"]]))
+    elsewhere = tmp_path / "lists" / "benco.json"  # BenCo's convention: paths relative to where it runs
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(json.dumps([["data/Tp/a.png", "data/Gt/a.png"], ["data/Au/b.png", "Negative"]]))
+    monkeypatch.chdir(tmp_path / "lists")
+    df = manifest("benco-json", beside)
+    assert df.attrs["problems"] == [] and df["image"].map(lambda p: Path(p).is_file()).all()
+    assert "2 from the JSON folder" in " ".join(df.attrs["report"])
+    monkeypatch.chdir(tmp_path)
+    df2 = manifest("benco-json", elsewhere)
+    assert df2.attrs["problems"] == [] and df2["label"].tolist() == [1, 0]
+    assert "2 from the working directory" in " ".join(df2.attrs["report"])
+    assert set(df2["note"]) == {"path from the working directory"}
+    monkeypatch.chdir(tmp_path / "lists")  # from neither place: reported, naming both folders
+    df3 = manifest("benco-json", elsewhere)
+    assert any("then the working directory" in p for p in df3.attrs["problems"])

@@ -205,3 +205,45 @@ def test_all_tampered_baseline_scores_the_trivial_f1(df64):
         pytest.approx(0.25)
     with pytest.raises(ValueError, match="probability"):
         create("all-tampered", value=2.0)
+
+
+def test_perturbation_acts_on_the_stored_image_before_resizing(tmp_path):
+    """IMDL-BenCo's order: perturb the stored 8-bit image, then size it for the model. Evaluating an image under
+    contrast x2 (which clips) at a model size equals evaluating a file that holds the perturbed stored image."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 200, (40, 56, 3), dtype=np.uint8)
+    mask = np.zeros((40, 56), np.uint8)
+    mask[10:30, 12:40] = 255
+    for sub in ("a", "b"):
+        for d in ("Tp", "Gt"):
+            (tmp_path / sub / d).mkdir(parents=True)
+        Image.fromarray(mask).save(tmp_path / sub / "Gt" / "x.png")
+    Image.fromarray(img).save(tmp_path / "a" / "Tp" / "x.png")
+    stored_perturbed = np.clip(img.astype(int) * 2, 0, 255).astype(np.uint8)  # beta = 2 on the stored grid
+    Image.fromarray(stored_perturbed).save(tmp_path / "b" / "Tp" / "x.png")
+
+    class Local(nn.Module):
+        multiple = 32
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = nn.Conv2d(3, 1, 3, padding=1)
+
+        def forward(self, x):
+            return {"logits": self.conv(x) * 5}
+
+    model = Local()
+    on_the_fly = evaluate(model, manifest("folder", tmp_path / "a"), size=(32, 32),
+                          perturbations=[("contrast", 2.0)], progress=False, precision="fp32")
+    from_file = evaluate(model, manifest("folder", tmp_path / "b"), size=(32, 32), progress=False, precision="fp32")
+    for m in ("f1", "iou", "auc"):
+        assert on_the_fly[m].item() == pytest.approx(from_file[m].item(), abs=1e-6), m
+    # the old order (resize to the model size, then perturb) gives a different map: the test can tell them apart
+    from paper_repro.inference import infer
+
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    small = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", antialias=True)
+    old = infer(model, perturb.apply("contrast", small, 2.0), size=(32, 32))["prob"]
+    new = infer(model, perturb.apply("contrast", x, 2.0), size=(32, 32))["prob"]
+    assert (torch.nn.functional.interpolate(old, size=(40, 56)) - new).abs().max() > 1e-3

@@ -603,7 +603,7 @@ def _folder(root: Path, ctx: _Ctx, invert: bool = False, manipulation: str | Non
 
 # ---------------------------------------------------------------------------------------- benco-json
 @_adapter("benco-json", "root = an IMDL-BenCo JSON file [[image, mask or \"Negative\"], ...] "
-          "(relative paths relative to the JSON's folder)")
+          "(relative paths: from the JSON's folder, else from the working directory as IMDL-BenCo reads them)")
 def _benco_json(root: Path, ctx: _Ctx) -> list[dict]:
     """IMDL-BenCo ``ManiDataset`` JSON list; ``"Negative"`` as mask = authentic."""
     path = root
@@ -619,16 +619,32 @@ def _benco_json(root: Path, ctx: _Ctx) -> list[dict]:
     if not isinstance(items, list):
         raise DatasetError(f"{path}: expected a JSON list of [image, mask] pairs, got {type(items).__name__}")
     rows = []
+    rules: Counter = Counter()
+
+    def locate(p: str) -> tuple[Path, str]:
+        """BenCo reads relative paths from the working directory; a list kept elsewhere is read from its own
+        folder: try the JSON's folder first, then the working directory."""
+        q = Path(p)
+        if q.is_absolute():
+            return q, "absolute"
+        for base, rule in ((path.parent, "JSON folder"), (Path.cwd(), "working directory")):
+            if (base / q).is_file():
+                return (base / q).resolve(), rule
+        return (path.parent / q).resolve(), "not found"
+
     for i, it in enumerate(items):
         if not (isinstance(it, (list, tuple)) and len(it) == 2 and isinstance(it[0], str)):
             raise DatasetError(f"{path}: entry {i} is not an [image, mask] pair: {it!r}")
-        img = (path.parent / it[0]).resolve()
+        img, how = locate(it[0])
         neg = it[1] is None or str(it[1]).strip().lower() == "negative"
-        mask = None if neg else (path.parent / str(it[1])).resolve()
-        for f in (img, mask):
-            if f is not None and not f.is_file():
-                ctx.problems.append(f"{f}: file listed in {path.name} not found")
-        rows.append(_row(img, mask, label=0 if neg else 1))
+        mask, mhow = (None, None) if neg else locate(str(it[1]))
+        for f, h in ((img, how), (mask, mhow)):
+            if f is not None and h == "not found":
+                ctx.problems.append(f"{f}: file listed in {path.name} not found (relative paths are read from "
+                                    f"the JSON's folder {path.parent}, then the working directory {Path.cwd()})")
+        rules[how] += 1
+        rows.append(_row(img, mask, label=0 if neg else 1, note=f"path from the {how}" if how != "absolute" else None))
+    ctx.report.append("image paths resolved: " + ", ".join(f"{v} from the {k}" for k, v in sorted(rules.items())))
     ctx.root = path
     _resolve_sizes(rows, ctx)
     return rows
