@@ -8,9 +8,14 @@ MPC, NCL and TruFor):
 - :func:`best_f1`: the best F1 over all thresholds for that image (TruFor's "best" protocol).
 - Authentic images (empty mask) have no positive pixel, so F1/IoU/recall are undefined. Policy
   ``empty_policy``: ``"nan"`` (default) returns NaN so they drop out of nan-aware means -- pixel-level
-  scores are then averaged over tampered images only, as IMDL-BenCo and MPC report them; ``"perfect"``
-  scores 1 when nothing is predicted and 0 otherwise; ``"zero"`` scores 0. AUC is NaN whenever the mask
-  holds a single class.
+  scores are then averaged over tampered images only (our default, and MPC's); ``"perfect"`` scores 1 when
+  nothing is predicted and 0 otherwise; ``"zero"`` scores 0. AUC is NaN whenever the mask holds a single
+  class, and nan-aware means leave such images out.
+- :func:`benco_mean`: IMDL-BenCo's aggregation instead (authentic images score 0, mean over ALL images), so
+  either can be reported. Where BenCo's own code differs from ours by mistake, ours is kept: its pixel AUC
+  integrates without grouping tied scores (the value depends on pixel order; ours equals scikit-learn's), a
+  whole-image mask makes its AUC NaN and poisons the mean (ours leaves that image out of the AUC mean), and
+  its non-distributed test loader drops a random tail of images (``drop_last=True``; ours scores every image).
 
 Image level: :func:`image_level_score` (mean of the top-``k`` fraction of pixel probabilities) and
 :func:`detection_auc`.
@@ -217,6 +222,18 @@ def image_scores(probs, masks, threshold: float = 0.5, best: bool = False, auc: 
             raise ValueError(f"{len(names)} names for {len(df)} images")
         df.index = pd.Index(names, name="image")
     return df
+
+
+def benco_mean(df: pd.DataFrame, metric: str = "f1") -> float:
+    """IMDL-BenCo's mean of a per-image ``metric`` (``f1`` / ``iou`` / ``auc``): authentic images (``tampered``
+    False, or an empty mask) count as 0 and the mean runs over every image. Our default instead averages over
+    tampered images only (:func:`summarize`)."""
+    if metric not in df.columns:
+        raise KeyError(f"benco_mean: no column {metric!r}")
+    vals = pd.to_numeric(df[metric], errors="coerce").astype(float)
+    if "tampered" in df.columns:
+        vals = vals.where(df["tampered"].astype(bool), 0.0)
+    return float(vals.fillna(0.0).mean()) if len(vals) else math.nan
 
 
 def summarize(df: pd.DataFrame, by=None) -> pd.Series | pd.DataFrame:

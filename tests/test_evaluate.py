@@ -247,3 +247,17 @@ def test_perturbation_acts_on_the_stored_image_before_resizing(tmp_path):
     old = infer(model, perturb.apply("contrast", small, 2.0), size=(32, 32))["prob"]
     new = infer(model, perturb.apply("contrast", x, 2.0), size=(32, 32))["prob"]
     assert (torch.nn.functional.interpolate(old, size=(40, 56)) - new).abs().max() > 1e-3
+
+
+def test_every_image_is_scored_whatever_the_batch_size(tmp_path):
+    """IMDL-BenCo's non-distributed test loader drops the last partial batch (drop_last=True); ours scores all."""
+    for d in ("Tp", "Gt"):
+        (tmp_path / d).mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        mask = np.zeros((24, 24), np.uint8)
+        mask[4:12, 4 + i:14 + i] = 255
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / "Tp" / f"{i}.png")
+        Image.fromarray(mask).save(tmp_path / "Gt" / f"{i}.png")
+    res = evaluate(Oracle(), manifest("folder", tmp_path), size=(32, 32), batch_size=2, progress=False)
+    assert len(res) == 5 and res["image"].nunique() == 5

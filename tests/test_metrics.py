@@ -218,3 +218,29 @@ def test_ssim():
     d = c.copy()
     d[:2] = rng.random(d[:2].shape)
     assert M.ssim(d, a, mask=inner) == pytest.approx(M.ssim(c, a, mask=inner))
+
+
+def test_benco_mean_scores_authentic_images_zero_over_all_images():
+    """IMDL-BenCo's aggregation: authentic = 0, mean over all images; ours: mean over tampered images."""
+    from paper_repro.metrics import benco_mean, summarize
+
+    df = pd.DataFrame({"f1": [0.8, 0.4, np.nan, np.nan, 0.6], "iou": [0.7, 0.3, np.nan, np.nan, 0.5],
+                       "tampered": [True, True, False, False, True]})
+    assert benco_mean(df, "f1") == pytest.approx((0.8 + 0.4 + 0 + 0 + 0.6) / 5)
+    assert benco_mean(df, "iou") == pytest.approx((0.7 + 0.3 + 0.5) / 5)
+    assert summarize(df)["f1"] == pytest.approx((0.8 + 0.4 + 0.6) / 3)
+    with pytest.raises(KeyError):
+        benco_mean(df, "psnr")
+
+
+def test_whole_image_mask_auc_is_left_out_of_the_mean_not_poisoning_it():
+    from paper_repro.metrics import pixel_scores, summarize
+
+    rng = np.random.default_rng(0)
+    m = np.zeros((16, 16), bool)
+    m[4:10, 4:10] = True
+    rows = [pixel_scores(rng.random((16, 16)) * 0.5 + m * 0.5, m),
+            pixel_scores(rng.random((16, 16)), np.ones((16, 16), bool))]  # the whole image is tampered
+    df = pd.DataFrame(rows)
+    assert np.isnan(df["auc"].iloc[1]) and np.isfinite(summarize(df)["auc"])
+    assert summarize(df)["auc"] == pytest.approx(df["auc"].iloc[0])

@@ -202,7 +202,10 @@ def test_profiles():
     p = profiles.get("smoke", epochs={"detector": 7}, seed=3)
     assert p.epochs["detector"] == 7 and p.epochs["restorer"] == smoke.epochs["restorer"] and p.seed == 3
     assert p.stage("detector")["epochs"] == 7
-    assert profiles.get("paper").image_size == 512 and profiles.get("cpu").image_size == 128
+    assert profiles.get("paper").image_size == 512 and profiles.get("cpu").image_size == 256
+    cpu = profiles.get("cpu")  # native-resolution crops on the JPEG grid, pretrained encoder, whole-image evaluation
+    assert cpu.size_policy == "random_crop" and cpu.crop_grid == 8 and cpu.eval_size is None
+    assert cpu.model_cfg("reconwave")["encoder"] == "efficientnet-lite0" and smoke.eval_size == smoke.size
     assert profiles.get("smoke").model_cfg("reconwave")["width"] == smoke.width["reconwave"]
     d = profiles.get("cpu").asdict()
     assert isinstance(d["results_dir"], str) and d["name"] == "cpu"
