@@ -145,7 +145,7 @@ def _collate(items):
 def _loader(df, size, batch_size, num_workers, resize_input=False):
     ds = _EvalImages(df, size, resize_input)
     common = dict(num_workers=int(num_workers), collate_fn=_collate, persistent_workers=False, pin_memory=False)
-    if size is None or not resize_input:  # stored sizes differ: batch images of one shape together
+    if not resize_input:  # images keep their stored sizes, which differ: batch images of one shape together
         return DataLoader(ds, batch_sampler=_same_shape_batches(df, int(batch_size)), **common)
     return DataLoader(ds, batch_size=int(batch_size), shuffle=False, **common)
 
