@@ -884,19 +884,26 @@ def summarize(tidy: pd.DataFrame, index: str | Sequence[str] = "method", dataset
     return s
 
 
+def _condition(perturbation: str, level) -> str:
+    """A tidy row's condition label: ``clean`` / ``mean`` / ``typical``, ``<sweep> mean`` for a sweep's
+    aggregate (level NaN), else :func:`report.level_label` (``alpha=+0.5``, ``beta=2``)."""
+    from .report import level_label
+
+    if pd.isna(level):
+        return perturbation if perturbation in ("clean", "mean", "typical") else f"{perturbation} mean"
+    return level_label(perturbation, level)
+
+
 def paper_view(tidy: pd.DataFrame, metric: str, index: Sequence[str] = ("method", "manipulation"),
                dataset: str | None = None) -> pd.DataFrame:
     """Ours beside the paper for one ``metric``: rows ``index``, columns (condition, ``ours`` / ``paper``) with
-    conditions labelled by :func:`report.level_label` (``alpha=+0.5``, ``beta=2``, ``mean``). Rows of the
+    conditions labelled as in :func:`paper_comparison` (``alpha=+0.5``, ``beta=2``, ``mean``). Rows of the
     paper-only methods (``dataset="(paper)"``) are kept; ``dataset`` picks ours (default: the first)."""
-    from .report import level_label
-
     t = tidy[tidy["metric"] == metric].copy()
     ours = [d for d in dict.fromkeys(t["dataset"]) if d != "(paper)"]
     dataset = dataset or (ours[0] if ours else None)
     t = t[t["dataset"].isin([dataset, "(paper)"])]
-    t["condition"] = [p if p in ("mean", "clean") and pd.isna(lv) else level_label(p, lv)
-                      for p, lv in zip(t["perturbation"], t["level"])]
+    t["condition"] = [_condition(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
     conds = list(dict.fromkeys(t["condition"]))
     idx = list(index)
     v = t.pivot_table(index=idx, columns="condition", values=["value", "paper"], aggfunc="first", sort=False,
@@ -911,18 +918,10 @@ def paper_comparison(tidy: pd.DataFrame, metrics: Sequence[str] | None = None) -
     """The rows of a table function's output that have a published counterpart: ``method`` (+ the table's
     own columns), ``dataset``, ``manipulation``, ``condition`` (``clean``, ``alpha=+0.5``, ``beta=2``, ``mean``,
     ``brightness mean`` ...), ``metric``, ``ours``, ``paper``, ``diff`` (= ours - paper)."""
-    from .report import level_label
-
     t = tidy[tidy["paper"].notna()].copy()
     if metrics is not None:
         t = t[t["metric"].isin(list(metrics))]
-
-    def condition(p, lv):
-        if pd.isna(lv):
-            return p if p in ("clean", "mean", "typical") else f"{p} mean"
-        return level_label(p, lv)
-
-    t["condition"] = [condition(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
+    t["condition"] = [_condition(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
     own = [c for c in t.columns if c not in TIDY_COLUMNS and c not in ("condition",)]
     cols = ["method", *own, "dataset", "manipulation", "condition", "metric", "value", "paper", "diff"]
     return t[cols].rename(columns={"value": "ours"}).reset_index(drop=True)
