@@ -305,11 +305,11 @@ def cmd_predict(args) -> int:
     size = _model_size(args, model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.allow_large:
+        Image.MAX_IMAGE_PIXELS = None  # PIL's own bomb guard would refuse what the user allowed
     records = []
     for path, stem in zip(paths, _output_stems(paths)):
         try:
-            if args.allow_large:
-                Image.MAX_IMAGE_PIXELS = None
             img = read_image(path)
         except DatasetError as e:
             raise CliError(f"cannot read image {path}: {e}") from None
