@@ -35,13 +35,14 @@ def main(argv=None) -> int:
     ap.add_argument("--restorer", default=None)
     ap.add_argument("--out", default=None, help="default: runs/<profile>/heldout_predict")
     ap.add_argument("--max-images", type=int, default=None)
+    ap.add_argument("--tta", default="none", choices=("none", "hflip", "flips"))
     args = ap.parse_args(argv)
 
     from paper_repro import experiments as E
     from paper_repro.data import read_pair
     from paper_repro.metrics import pixel_scores
 
-    prof = E.profile_for(args.profile, args.data_root)
+    prof = E.profile_for(args.profile, args.data_root).replace(max_eval_images=None)  # every held-out image
     _, _, evals = E.datasets_for(prof)
     name, df = next(iter(evals.items()))
     df = df[df["label"].astype(int) == 1].reset_index(drop=True)
@@ -54,6 +55,8 @@ def main(argv=None) -> int:
            "--out", str(out)]
     if args.restorer:
         cmd += ["--restorer", args.restorer]
+    if args.tta != "none":
+        cmd += ["--tta", args.tta]
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     seconds = time.time() - t0
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
                      "all_tampered_f1": 2 * p / (1 + p), "all_tampered_iou": p})
     per = pd.DataFrame(rows)
     per.to_csv(out / "scores.csv", index=False)
-    rec = {"dataset": name, "checkpoint": str(ckpt), "restorer": args.restorer, "n_images": len(per),
+    rec = {"dataset": name, "checkpoint": str(ckpt), "restorer": args.restorer, "tta": args.tta, "n_images": len(per),
            "f1": per["f1"].mean(), "iou": per["iou"].mean(), "auc": per["auc"].mean(),
            "all_tampered_f1": per["all_tampered_f1"].mean(), "all_tampered_iou": per["all_tampered_iou"].mean(),
            "by_manipulation": per.groupby("manipulation")[["f1", "iou", "auc"]].mean().round(4).to_dict("index"),

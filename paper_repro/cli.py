@@ -314,7 +314,8 @@ def cmd_predict(args) -> int:
         except DatasetError as e:
             raise CliError(f"cannot read image {path}: {e}") from None
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
-        out_maps = infer(model, x, restorer=restorer, size=size, progress=sys.stderr.isatty() and not args.json)
+        out_maps = infer(model, x, restorer=restorer, size=size, progress=sys.stderr.isatty() and not args.json,
+                         tta=args.tta)
         prob = out_maps["prob"][0, 0].clamp(0, 1).numpy()
         cls = out_maps["disturbance_logits"]
         disturbance = "n/a" if cls is None else DISTURBANCE_CLASSES[int(cls[0].argmax())]
@@ -483,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-pixels", type=int, default=PREDICT_MAX_PIXELS,
                    help=f"refuse photos above this many pixels (default {PREDICT_MAX_PIXELS:,})")
     d.add_argument("--allow-large", action="store_true", help="analyse photos above --max-pixels (tiled)")
+    d.add_argument("--tta", default="none", choices=("none", "hflip", "flips"),
+                   help="test-time augmentation: hflip averages the maps of the photo and of its mirror image "
+                        "(twice the time), flips also upside down (four times)")
     d.set_defaults(func=cmd_predict)
 
     t = sub.add_parser("train", help="train one named run (DDP under torchrun / accelerate launch)")

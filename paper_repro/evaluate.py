@@ -302,7 +302,7 @@ def sweep_table(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou"), a
 def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | None = None, size=(256, 256),
                        batch_size: int = 8, device=None, precision: str = "fp32", max_images: int | None = None,
                        progress: bool = True, num_workers: int = 0, seed: int = 0,
-                       with_ssim: bool = True) -> pd.DataFrame:
+                       with_ssim: bool = True, round8: bool = True) -> pd.DataFrame:
     """Per-image restoration quality (ReConWave-Net Table 1), one row per (image, perturbation, level).
 
     ``restorer``: a model returning ``restored`` (``nn.Module``, ``final.pt`` path, or a registered name
@@ -310,14 +310,18 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
     is perturbed, restored and compared with the clean image: ``psnr`` / ``ssim`` over the whole image
     and ``psnr_tampered`` / ``ssim_tampered`` inside the tampered mask (NaN for authentic images);
     ``psnr_input`` is the unrestored perturbed image's PSNR for reference. ``perturbations`` defaults to
-    the paper's brightness/contrast grid without the clean level.
+    the paper's brightness/contrast grid without the clean level. ``round8`` (default) rounds the disturbed
+    image to 8 bits, as a disturbed photo is stored (without it a contrast of 0.7 loses nothing and its exact
+    inverse scores infinite PSNR). ``restorer="restore-oracle"``: the oracle inverse that knows the
+    disturbance (:func:`paper_repro.perturb.invert` with the clean image), Table 1's physical ceiling.
     """
     from .metrics import psnr, ssim
 
     size = _size(size)
     dev = _device(device)
+    oracle = isinstance(restorer, str) and restorer == "restore-oracle"
     name = restorer if isinstance(restorer, str) and not os.path.isfile(restorer) else getattr(restorer, "model_name", None)
-    restorer = _as_model(restorer, dev)
+    restorer = None if oracle else _as_model(restorer, dev)
     method = name or getattr(restorer, "model_name", type(restorer).__name__)
     perts = _check_perturbations(perturbations if perturbations is not None else P.sweep_grid(clean=False))
     df = _take(df, max_images)
@@ -330,8 +334,13 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
                                for m in masks])
         for pname, level in perts:
             xp = _perturb(pname, x, level, idx, seed)
-            with _autocast(precision, dev):
-                restored = restorer(xp)["restored"]
+            if round8:
+                xp = torch.round(xp * 255.0) / 255.0
+            if oracle:
+                restored = P.invert(xp.float(), pname, level, clean=x.float())
+            else:
+                with _autocast(precision, dev):
+                    restored = restorer(xp)["restored"]
             restored = restored.float().clamp(0, 1).cpu()
             clean, xin = x.float().cpu(), xp.float().cpu()
             for j, meta in enumerate(metas):

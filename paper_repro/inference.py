@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["infer", "model_multiple", "autocast", "DEFAULT_TILE_PIXELS", "DEFAULT_TILE_SIZE"]
+__all__ = ["infer", "TTA_MODES", "TTA_VIEWS", "model_multiple", "autocast", "DEFAULT_TILE_PIXELS", "DEFAULT_TILE_SIZE"]
 
 #: Native-resolution images above this many pixels are predicted in tiles (2048 x 2048).
 DEFAULT_TILE_PIXELS = 2048 * 2048
@@ -114,30 +114,53 @@ def _tiled(detector, restorer, x, multiple, tile_size, overlap, progress):
     return acc / weight, (None if cls_sum is None else cls_sum / n_cls)
 
 
+#: Test-time augmentation: ``none``; ``hflip`` (the image and its mirror image); ``flips`` (also upside down,
+#: and both: four views). Views are flipped before padding, so the 8-pixel JPEG grid stays where it was.
+TTA_VIEWS = {"none": ((),), "hflip": ((), (-1,)), "flips": ((), (-1,), (-2,), (-2, -1))}
+TTA_MODES = tuple(TTA_VIEWS)
+
+
+def _logits(detector, restorer, x, size, tile, tile_size, overlap, progress):
+    """Logits ``(B, 1, H, W)`` and disturbance logits of one view ``x`` at its own size."""
+    h, w = x.shape[-2:]
+    if size is not None:
+        xs = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+        logits, cls = _run(detector, restorer, xs)
+        return F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False), cls
+    multiple = model_multiple(detector, restorer)
+    xp = _pad_to(x, multiple)
+    if tile is not None and h * w > int(tile):
+        parts = [_tiled(detector, restorer, xp[i:i + 1], multiple, tile_size, overlap, progress)
+                 for i in range(x.shape[0])]
+        logits = torch.cat([p[0] for p in parts])
+        cls = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
+    else:
+        logits, cls = _run(detector, restorer, xp)
+    return logits[..., :h, :w], cls
+
+
 @torch.no_grad()
 def infer(detector: nn.Module, x: torch.Tensor, restorer: nn.Module | None = None, size=None,
           precision: str = "fp32", tile: int | None = DEFAULT_TILE_PIXELS, tile_size: int = DEFAULT_TILE_SIZE,
-          overlap: int = DEFAULT_TILE_OVERLAP, progress: bool = False) -> dict[str, torch.Tensor | None]:
+          overlap: int = DEFAULT_TILE_OVERLAP, progress: bool = False, tta: str = "none") -> dict[str, torch.Tensor | None]:
     """Probability maps of ``x`` (B, 3, H, W) in [0, 1]: ``{"prob": (B, 1, H, W) float, "disturbance_logits":
     (B, K) or None}``. ``size=None``: native resolution (padding, tiles above ``tile`` pixels; ``tile=None``
-    never tiles); ``size=(h, w)``: resize in, resize back. Models must be in eval mode on ``x``'s device."""
+    never tiles); ``size=(h, w)``: resize in, resize back. ``tta``: test-time augmentation (:data:`TTA_VIEWS`),
+    the mean of the logits over flipped views, each flipped back (``hflip`` doubles the cost, ``flips``
+    quadruples it); the disturbance logits are those of the unflipped view. Models must be in eval mode on
+    ``x``'s device."""
     if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"infer: expected a (B, 3, H, W) batch, got {tuple(x.shape) if torch.is_tensor(x) else type(x)}")
-    h, w = x.shape[-2:]
+    if tta not in TTA_VIEWS:
+        raise ValueError(f"infer: tta must be one of {TTA_MODES}, got {tta!r}")
+    views = TTA_VIEWS[tta]
+    total, cls = None, None
     with autocast(precision, x.device):
-        if size is not None:
-            xs = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-            logits, cls = _run(detector, restorer, xs)
-            logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
-        else:
-            multiple = model_multiple(detector, restorer)
-            xp = _pad_to(x, multiple)
-            if tile is not None and h * w > int(tile):
-                parts = [_tiled(detector, restorer, xp[i:i + 1], multiple, tile_size, overlap, progress)
-                         for i in range(x.shape[0])]
-                logits = torch.cat([p[0] for p in parts])
-                cls = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
-            else:
-                logits, cls = _run(detector, restorer, xp)
-            logits = logits[..., :h, :w]
-    return {"prob": torch.sigmoid(logits.float()), "disturbance_logits": cls}
+        for dims in views:
+            xv = x.flip(dims) if dims else x
+            logits, c = _logits(detector, restorer, xv, size, tile, tile_size, overlap, progress)
+            logits = logits.float().flip(dims) if dims else logits.float()
+            total = logits if total is None else total + logits
+            if not dims:
+                cls = c
+    return {"prob": torch.sigmoid(total / len(views)), "disturbance_logits": cls}

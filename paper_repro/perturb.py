@@ -133,6 +133,119 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
     return res if x.dim() == 4 else res[0]
 
 
+def invert(y: torch.Tensor, name: str, level, clean: torch.Tensor | None = None) -> torch.Tensor:
+    """The oracle restoration of a brightness / contrast disturbance whose kind and level are KNOWN (the
+    physical limit of any restorer, ReConWave-Net Table 1's ceiling; our construction).
+
+    Where the disturbance kept the information (pixels not clipped to 0 or 1, within half an 8-bit step) the
+    inverse is exact: ``y - alpha`` (brightness), ``y / beta`` (contrast). A clipped pixel only says that its
+    clean value lay in an interval (``[1 - alpha, 1]`` for ``alpha > 0``, ``[0, -alpha]`` for ``alpha < 0``,
+    ``[1 / beta, 1]`` for ``beta > 1``); it is filled with the best constant for that interval: the mean of
+    the clean values of that image's clipped pixels (per channel) when ``clean`` is given (the oracle knows
+    the image, so no constant fill does better in MSE), else the interval's midpoint. A method that recovers
+    texture inside clipped areas from their surroundings could beat the fill there; no per-pixel inverse can.
+    ``name``: ``brightness`` / ``contrast`` / ``clean``; ``y``, ``clean``: (B, C, H, W) or (C, H, W) in [0, 1].
+    """
+    y = _check(y)
+    if name in ("clean", "none", None):
+        return y.clone()
+    level = float(level)
+    tol = 0.5 / 255
+    if name == "brightness":
+        inv = (y - level).clamp(0.0, 1.0)
+        if level > 0:
+            clipped, lo, hi = y >= 1 - tol, 1.0 - level, 1.0
+        elif level < 0:
+            clipped, lo, hi = y <= tol, 0.0, -level
+        else:
+            return y.clone()
+    elif name == "contrast":
+        if level <= 0:
+            raise ValueError(f"contrast factor beta must be > 0 to invert, got {level}")
+        inv = (y / level).clamp(0.0, 1.0)
+        if level > 1:
+            clipped, lo, hi = y >= 1 - tol, 1.0 / level, 1.0
+        else:
+            clipped, lo, hi = torch.zeros_like(y, dtype=torch.bool), 0.0, 1.0
+    else:
+        raise ValueError(f"invert: only brightness / contrast are invertible, got {name!r}")
+    if clean is None:
+        fill = torch.full_like(y, 0.5 * (lo + hi))
+    else:
+        c = _check(clean).to(y.dtype)
+        if c.shape != y.shape:
+            raise ValueError(f"invert: clean {tuple(c.shape)} and disturbed {tuple(y.shape)} differ in shape")
+        m = clipped.to(y.dtype)
+        dims = (-2, -1)
+        mean = (c * m).sum(dims, keepdim=True) / m.sum(dims, keepdim=True).clamp_min(1.0)
+        fill = mean.expand_as(y)
+    return torch.where(clipped, fill, inv)
+
+
+def _on_hsv_value(x, fn):
+    import kornia
+
+    hsv = kornia.color.rgb_to_hsv(x)
+    v = fn(hsv[:, 2:3]).clamp(0.0, 1.0)
+    return kornia.color.hsv_to_rgb(torch.cat([hsv[:, :2], v], 1)).clamp(0.0, 1.0)
+
+
+def _on_lab_lightness(x, fn):
+    import kornia
+
+    lab = kornia.color.rgb_to_lab(x)
+    light = (fn(lab[:, :1] / 100.0).clamp(0.0, 1.0)) * 100.0
+    return kornia.color.lab_to_rgb(torch.cat([light, lab[:, 1:]], 1), clip=True)
+
+
+def _batched(fn):
+    def wrapped(x, level):
+        x = _check(x)
+        single = x.dim() == 3
+        out = fn(x[None] if single else x, float(level))
+        return out[0] if single else out
+    return wrapped
+
+
+#: Plausible readings of "brightness alpha" and "contrast beta" (issue: which one did ReConWave-Net use? Its
+#: public text gives only the levels). Each is ``(brightness(x, alpha), contrast(x, beta))`` on RGB in [0, 1];
+#: ``ours`` is the package's convention (kornia's). Tabulated against the paper's unrestored Table 1 rows by
+#: :func:`paper_repro.experiments.convention_table`.
+CONVENTIONS = {
+    "ours: I + alpha / beta I (kornia)": (brightness, contrast),
+    "(1 + alpha) I / beta I (torchvision brightness)": (
+        _batched(lambda x, a: (x * (1.0 + a)).clamp(0.0, 1.0)), contrast),
+    "I + alpha / mean + beta (I - mean) (torchvision, PIL contrast)": (
+        brightness, _batched(lambda x, b: contrast(x, b, centered=True))),
+    "I + alpha / 0.5 + beta (I - 0.5)": (
+        brightness, _batched(lambda x, b: (0.5 + b * (x - 0.5)).clamp(0.0, 1.0))),
+    "HSV V + alpha / beta V": (
+        _batched(lambda x, a: _on_hsv_value(x, lambda v: v + a)),
+        _batched(lambda x, b: _on_hsv_value(x, lambda v: b * v))),
+    "Lab L + 100 alpha / beta L": (
+        _batched(lambda x, a: _on_lab_lightness(x, lambda l: l + a)),
+        _batched(lambda x, b: _on_lab_lightness(x, lambda l: b * l))),
+    "Lab L + 100 alpha / mean + beta (L - mean)": (
+        _batched(lambda x, a: _on_lab_lightness(x, lambda l: l + a)),
+        _batched(lambda x, b: _on_lab_lightness(x, lambda l: l.mean((-2, -1), keepdim=True)
+                                                + b * (l - l.mean((-2, -1), keepdim=True))))),
+}
+
+
+def apply_convention(convention: str, name: str, x: torch.Tensor, level, round8: bool = False) -> torch.Tensor:
+    """Brightness / contrast of :data:`CONVENTIONS` ``[convention]``; ``round8`` rounds the result to 8 bits
+    (as saving the disturbed photo would)."""
+    try:
+        fns = CONVENTIONS[convention]
+    except KeyError:
+        raise KeyError(f"unknown convention {convention!r}; choose from {list(CONVENTIONS)}") from None
+    fn = {"brightness": fns[0], "contrast": fns[1]}.get(name)
+    if fn is None:
+        raise ValueError(f"apply_convention: brightness or contrast, got {name!r}")
+    out = fn(x, level)
+    return torch.round(out * 255.0) / 255.0 if round8 else out
+
+
 PERTURBATIONS = {
     "brightness": brightness,
     "contrast": contrast,

@@ -100,12 +100,31 @@ def test_tidy_sweep_means_are_over_tampered_images_and_levels():
     assert t.loc[(t.dataset == "d1") & (t.perturbation == "clean"), "n_images"].item() == 2
 
 
+def test_tidy_sweep_reports_benco_aggregation_beside_ours():
+    """f1_benco / iou_benco: IMDL-BenCo's mean over every image with authentic images as 0."""
+    rows = []
+    for img, tampered, f1 in (("a", True, 0.8), ("b", True, 0.4), ("c", False, np.nan), ("d", False, np.nan)):
+        rows.append(dict(image=img, dataset="d1", method="m", perturbation="clean", level=np.nan, f1=f1, iou=f1,
+                         auc=f1, tampered=tampered))
+    t = E.tidy_sweep(pd.DataFrame(rows))
+    val = lambda m: t[(t.metric == m) & (t.perturbation == "clean")]["value"].item()  # noqa: E731
+    assert val("f1") == pytest.approx(0.6)  # ours: tampered images only
+    assert val("f1_benco") == pytest.approx((0.8 + 0.4 + 0 + 0) / 4)  # BenCo: every image, authentic = 0
+    assert val("iou_benco") == pytest.approx(0.3)
+    assert t[(t.metric == "f1_benco") & (t.perturbation == "clean")]["n_images"].item() == 4
+
+
 def test_table1_and_table6_on_a_micro_profile(micro):
     t1 = E.table1_restoration(micro)
     assert list(t1.columns[:len(E.TIDY_COLUMNS)]) == E.TIDY_COLUMNS
     ours = t1[t1["dataset"] != "(paper)"]
-    assert set(ours["method"]) == {"unrestored", "classical", "reconwave_restorer"}
+    assert set(ours["method"]) == {"unrestored", "classical", "reconwave_restorer", "oracle"}
     assert np.isfinite(ours["value"]).all()
+    # the oracle knows the disturbance: no restorer, learned or classical, beats it at any level
+    psnr = ours[(ours.manipulation == "all") & (ours.metric == "psnr")].pivot_table(
+        index=["perturbation", "level"], columns="method", values="value")
+    for m in ("unrestored", "classical", "reconwave_restorer"):
+        assert (psnr["oracle"] >= psnr[m] - 1e-6).all(), m
     # the paper's copy-move numbers are joined to ours; the paper-only rows carry no value of ours
     row = ours[(ours.method == "unrestored") & (ours.manipulation == "copy-move") & (ours.perturbation == "brightness")
                & (ours.level == 0.5) & (ours.metric == "psnr")]
@@ -119,7 +138,7 @@ def test_table1_and_table6_on_a_micro_profile(micro):
     t6 = E.table6_restoration_onoff(micro)
     assert list(t6.columns[:1 + len(E.TIDY_COLUMNS)]) == ["restoration"] + E.TIDY_COLUMNS
     assert set(t6["restoration"]) == {"none", "classical", "learned"}
-    assert set(t6["metric"]) == {"f1", "iou", "auc"}
+    assert set(t6["metric"]) == {"f1", "iou", "auc", "f1_benco", "iou_benco"}
     vals = t6["value"].dropna()
     assert len(vals) == len(t6) and ((vals >= 0) & (vals <= 1)).all()
     # Table 6 does not name its dataset: its rows stand beside our first evaluation set, at its conditions

@@ -244,3 +244,14 @@ def test_whole_image_mask_auc_is_left_out_of_the_mean_not_poisoning_it():
     df = pd.DataFrame(rows)
     assert np.isnan(df["auc"].iloc[1]) and np.isfinite(summarize(df)["auc"])
     assert summarize(df)["auc"] == pytest.approx(df["auc"].iloc[0])
+
+
+def test_tie_heavy_auc_equals_sklearn_and_does_not_depend_on_pixel_order():
+    """IMDL-BenCo integrates its ROC without grouping ties, so its AUC on a tie-heavy map changes when the
+    pixels are reordered; ours groups ties (scikit-learn's value) and cannot."""
+    prob, mask = _random_case(11, shape=(40, 40), quantize=4)  # five distinct scores only
+    ref = roc_auc_score(mask.ravel(), prob.ravel())
+    assert M.pixel_scores(prob, mask)["auc"] == pytest.approx(ref)
+    order = np.random.default_rng(0).permutation(prob.size)
+    shuffled = M.pixel_scores(prob.ravel()[order].reshape(prob.shape), mask.ravel()[order].reshape(mask.shape))
+    assert shuffled["auc"] == pytest.approx(ref)

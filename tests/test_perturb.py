@@ -177,3 +177,53 @@ def test_noise():
     assert torch.equal(y, y2)
     z = P.gaussian_noise(torch.zeros(1, 3, 8, 8), 23)
     assert z.min() >= 0  # clipped
+
+
+@pytest.mark.parametrize("name,level", [("brightness", 0.3), ("brightness", -0.4), ("contrast", 0.6), ("contrast", 1.8)])
+def test_oracle_inverse_is_exact_where_nothing_was_clipped_and_best_constant_where_it_was(name, level):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    y = P.apply(name, x, level)
+    r = P.invert(y, name, level, clean=x)
+    clipped = (y >= 1 - 0.5 / 255) | (y <= 0.5 / 255) if name == "brightness" else (y >= 1 - 0.5 / 255)
+    if name == "contrast" and level < 1:
+        assert not clipped.any()
+    assert torch.allclose(r[~clipped], x[~clipped], atol=1e-5)
+    # the clipped pixels get the per-image, per-channel mean of their clean values: no constant does better
+    for b in range(2):
+        for c in range(3):
+            m = clipped[b, c]
+            if m.any():
+                assert torch.allclose(r[b, c][m], x[b, c][m].mean().expand(int(m.sum())), atol=1e-5)
+    # without the clean image: the middle of the interval the clean value lay in
+    mid = P.invert(y, name, level)
+    half = 0.5 * (abs(level) if name == "brightness" else 1 - 1 / level)
+    assert torch.all((mid[clipped] - x[clipped]).abs() <= half + 1 / 255)
+    assert ((r - x) ** 2).mean() < ((y - x) ** 2).mean()
+
+
+def test_oracle_inverse_rejects_what_cannot_be_inverted():
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="only brightness / contrast"):
+        P.invert(x, "jpeg", 50)
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        P.invert(x, "contrast", 0.0)
+    assert torch.equal(P.invert(x, "clean", None), x)
+
+
+def test_conventions_differ_where_they_should_and_round_to_8_bits():
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    ours = P.apply_convention("ours: I + alpha / beta I (kornia)", "contrast", x, 0.7)
+    assert torch.allclose(ours, P.contrast(x, 0.7))
+    mult = P.apply_convention("(1 + alpha) I / beta I (torchvision brightness)", "brightness", x, 0.5)
+    assert torch.allclose(mult, (1.5 * x).clamp(0, 1))
+    half = P.apply_convention("I + alpha / 0.5 + beta (I - 0.5)", "contrast", x, 2.0)
+    assert torch.allclose(half, (0.5 + 2 * (x - 0.5)).clamp(0, 1))
+    # HSV: brightening V keeps the hue of a saturated pixel
+    red = torch.tensor([0.4, 0.1, 0.1]).view(1, 3, 1, 1)
+    out = P.apply_convention("HSV V + alpha / beta V", "brightness", red, 0.2)
+    assert torch.allclose(out.flatten(), torch.tensor([0.6, 0.15, 0.15]), atol=1e-4)
+    r8 = P.apply_convention("ours: I + alpha / beta I (kornia)", "contrast", x, 0.7, round8=True)
+    assert torch.allclose(r8 * 255, torch.round(r8 * 255), atol=1e-4)
+    with pytest.raises(KeyError, match="unknown convention"):
+        P.apply_convention("nope", "contrast", x, 0.7)

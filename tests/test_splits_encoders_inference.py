@@ -237,6 +237,28 @@ def test_tiled_and_untiled_prediction_agree():
     assert (whole - tiled).abs().max() < 0.05
 
 
+def test_flip_tta_averages_views_flipped_back_before_padding():
+    from paper_repro.inference import TTA_MODES, infer
+
+    det = _Local().eval()
+    x = torch.rand(1, 3, 50, 70)
+    plain = infer(det, x)["prob"]
+    h = infer(det, x, tta="hflip")["prob"]
+    with torch.no_grad():
+        mirrored = infer(det, x.flip(-1))["prob"].flip(-1)
+        ref = torch.sigmoid(0.5 * (torch.logit(plain.double()) + torch.logit(mirrored.double()))).float()
+    torch.testing.assert_close(h, ref, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(h, plain)  # the local filter is not mirror-symmetric, so the views differ
+    f = infer(det, x, tta="flips")["prob"]
+    assert f.shape == (1, 1, 50, 70) and set(TTA_MODES) == {"none", "hflip", "flips"}
+    # a mirror-symmetric detector gains nothing from flipping
+    sym = torch.nn.Conv2d(3, 1, 1).eval()
+    det_sym = type("Sym", (torch.nn.Module,), {"forward": lambda self, t: {"logits": sym(t)}})()
+    torch.testing.assert_close(infer(det_sym, x, tta="flips")["prob"], infer(det_sym, x)["prob"], atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        infer(det, x, tta="rotate")
+
+
 # ------------------------------------------------------------------------------- on-the-fly tampering
 @pytest.fixture
 def photo_df(tmp_path):

@@ -75,7 +75,8 @@ class ForensicRestorationLoss(nn.Module):
       open — Canny edges of the clean image (``kornia.filters.canny``) mark where manipulation traces
       live, ``edge_floor=0.1`` keeps a little gradient consistency everywhere;
     - ``cls``: cross-entropy of ``disturbance_logits`` against ``disturbance`` (when given);
-    - ``strength``: smooth-L1 of ``outputs["strength"]`` against ``strength`` (when given).
+    - ``strength``: smooth-L1 of ``outputs["strength"]`` against ``strength`` (when given); a restorer that
+      estimates one strength per class (``strength_per_class``) is scored on the true class's estimate.
 
     ``mask=None`` means no tampered pixels. All terms are computed in fp32.
     """
@@ -124,6 +125,9 @@ class ForensicRestorationLoss(nn.Module):
             parts["cls"] = ce.detach()
         if strength is not None and "strength" in outputs and self.strength_weight:
             s = outputs["strength"].float().reshape(-1)
+            if "strength_per_class" in outputs and disturbance is not None:  # the true class's estimate
+                s = outputs["strength_per_class"].float().gather(
+                    1, disturbance.long().view(-1, 1).to(s.device)).reshape(-1)
             sl = F.smooth_l1_loss(s, strength.float().reshape(-1).to(s.device), beta=0.1)
             total = total + self.strength_weight * sl
             parts["strength"] = sl.detach()

@@ -28,6 +28,13 @@ Our choices (all parameters):
   the paper-sized model), bottleneck at 1/8 resolution with ``n_blocks=2`` transformer blocks;
 - output: a per-pixel gain and bias, ``restored = clamp(x * exp(2 tanh(g)) + b, 0, 1)`` (zero-init head,
   so the untrained restorer is the identity) — gain undoes contrast, bias undoes brightness;
+- ``inverse=True`` (classify, estimate the strength, invert, then refine): the classifier predicts one strength
+  per class as :func:`anchor_strengths` (the image's extremes, on the assumption that the clean photo spans
+  black to white) plus a learned correction, the input is first inverted analytically for the predicted class
+  (:func:`invert_disturbance`: ``x - alpha`` or ``x / beta``, clipped pixels filled with the middle of their
+  interval), and the U-Net's gain / bias refines that inverse instead of the raw input. Our answer to "predict
+  the disturbance class and its strength and then invert"; the oracle of Table 1
+  (:func:`paper_repro.perturb.invert`) is this inverse with the true class and strength;
 - Swin: ``timm``'s ``SwinTransformerBlock`` (alternating shift 0 / ``window // 2``) with
   ``always_partition=True, dynamic_mask=True``; feature maps are replicate-padded to a multiple of
   ``window_size`` and cropped back, so any bottleneck size works;
@@ -66,25 +73,77 @@ def image_statistics(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean, std, q, lo, hi], dim=1)
 
 
-class DisturbanceClassifier(nn.Module):
-    """CNN + global statistics -> ``(logits (B, 5), strength (B, 1))``."""
+def anchor_strengths(x: torch.Tensor) -> torch.Tensor:
+    """Per-class first guesses of the signed strength ``(B, 5)`` from the image's extremes (our design), on the
+    assumption that the clean photo spans black to white: brighter ``alpha = min``; darker ``alpha = max - 1``;
+    lower contrast ``beta - 1 = max - 1``; higher contrast ``beta - 1 = f / (1 - f)`` with ``f`` the share of
+    luminance clipped at white (exact for a uniform histogram); none ``0``. The classifier adds a learned
+    correction to each."""
+    lo = x.amin(dim=(1, 2, 3)).float()
+    hi = x.amax(dim=(1, 2, 3)).float()
+    lum = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2] if x.shape[1] == 3 else x.mean(1)
+    f = (lum.float() >= 1 - 0.5 / 255).float().mean(dim=(1, 2)).clamp(max=0.8)
+    return torch.stack([torch.zeros_like(lo), lo, hi - 1, hi - 1, f / (1 - f)], dim=1)
 
-    def __init__(self, width: int = 16, cls_size: int = 128, n_classes: int = N_CLASSES):
+
+class DisturbanceClassifier(nn.Module):
+    """CNN + global statistics -> ``(logits (B, 5), strength (B, 1))``; with ``per_class=True`` the strength
+    is ``(B, 5)``: :func:`anchor_strengths` plus a learned correction per class (zero-initialised)."""
+
+    def __init__(self, width: int = 16, cls_size: int = 128, n_classes: int = N_CLASSES, per_class: bool = False):
         super().__init__()
-        self.cls_size = cls_size
+        self.cls_size, self.per_class = cls_size, per_class
         c = [3, width, 2 * width, 4 * width, 4 * width]
         self.features = nn.Sequential(*[ConvBNAct(c[i], c[i + 1], 3, stride=2) for i in range(4)])
-        self.mlp = nn.Sequential(nn.Linear(c[-1] + 11, 4 * width), nn.ReLU(inplace=True),
-                                 nn.Linear(4 * width, n_classes + 1))
+        n_stats = 11 + (n_classes if per_class else 0)
+        self.mlp = nn.Sequential(nn.Linear(c[-1] + n_stats, 4 * width), nn.ReLU(inplace=True),
+                                 nn.Linear(4 * width, n_classes + (n_classes if per_class else 1)))
+        self.n_classes = n_classes
+        if per_class:
+            with torch.no_grad():
+                self.mlp[-1].weight[n_classes:].zero_()
+                self.mlp[-1].bias[n_classes:].zero_()
 
     def forward(self, x):
+        anchors = anchor_strengths(x) if self.per_class else None  # at full resolution: extremes are exact
         h, w = x.shape[-2:]
         s = self.cls_size / max(h, w)
         if s < 1:
             x = F.interpolate(x, scale_factor=s, mode="bilinear", antialias=True, align_corners=False)
         f = self.features(x - 0.5).mean(dim=(2, 3))
-        out = self.mlp(torch.cat([f, image_statistics(x)], dim=1))
-        return out[:, :-1], out[:, -1:]
+        stats = image_statistics(x)
+        if anchors is not None:
+            stats = torch.cat([stats, anchors.to(stats.dtype)], dim=1)
+        out = self.mlp(torch.cat([f, stats], dim=1))
+        logits = out[:, :self.n_classes]
+        if anchors is None:
+            return logits, out[:, -1:]
+        return logits, anchors.to(out.dtype) + out[:, self.n_classes:]
+
+
+def invert_disturbance(x: torch.Tensor, probs: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+    """The analytic inverse of each class's disturbance at its strength, weighted by ``probs`` (B, 5) (one-hot:
+    one inverse): none ``x``; brightness ``x - alpha``; contrast ``x / beta``; clipped pixels get the midpoint of
+    the interval their clean value lay in (:func:`paper_repro.perturb.invert` without the clean image)."""
+    s = strengths.float()
+    xf = x.float()
+    tol = 0.5 / 255
+    out = probs[:, 0, None, None, None].float() * xf
+    for k in (1, 2, 3, 4):
+        sk = s[:, k].view(-1, 1, 1, 1)
+        if k in (1, 2):
+            inv = xf - sk
+            a = sk.abs()
+            fill = (1 - a / 2) if k == 1 else (a / 2)
+            clipped = xf >= 1 - tol if k == 1 else xf <= tol
+        else:
+            beta = (1 + sk).clamp_min(0.05)
+            inv = xf / beta
+            fill = 0.5 * (1 + 1 / beta) if k == 4 else torch.zeros_like(beta)
+            clipped = (xf >= 1 - tol) if k == 4 else torch.zeros_like(xf, dtype=torch.bool)
+        inv = torch.where(clipped, fill.expand_as(xf), inv).clamp(0.0, 1.0)
+        out = out + probs[:, k, None, None, None].float() * inv
+    return out.to(x.dtype)
 
 
 # ---------------------------------------------------------------------------------------- attention
@@ -238,7 +297,7 @@ class Restorer(nn.Module):
     def __init__(self, width: int = 16, levels: int = 3, attention: str = "swin", n_blocks: int = 2,
                  heads: int = 4, window_size: int = 8, points: int = 4, pos_grid: int = 16,
                  mlp_ratio: float = 4.0, cls_width: int | None = None, cls_size: int = 128,
-                 detach_condition: bool = True, cond_hidden: int = 64):
+                 detach_condition: bool = True, cond_hidden: int = 64, inverse: bool = False):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"restorer: attention must be one of {ATTENTIONS}, got {attention!r}")
@@ -248,7 +307,8 @@ class Restorer(nn.Module):
         if ch[-1] % heads:
             raise ValueError(f"restorer: bottleneck width {ch[-1]} not divisible by heads={heads}")
         self.levels, self.attention, self.detach_condition = levels, attention, detach_condition
-        self.classifier = DisturbanceClassifier(cls_width or width, cls_size)
+        self.inverse = inverse
+        self.classifier = DisturbanceClassifier(cls_width or width, cls_size, per_class=inverse)
         self.stem = DoubleConv(3, ch[0])
         self.down = nn.ModuleList(nn.Sequential(ConvBNAct(ch[i], ch[i + 1], 3, stride=2), ConvBNAct(ch[i + 1], ch[i + 1]))
                                   for i in range(levels))
@@ -288,6 +348,17 @@ class Restorer(nn.Module):
             raise ValueError(f"restorer: H and W must be multiples of {m}, got {tuple(x.shape[-2:])}")
         logits, s_pred = self.classifier(x)
         probs = logits.softmax(-1) if disturbance is None else F.one_hot(disturbance.long(), N_CLASSES).to(logits.dtype)
+        per_class = None
+        if self.inverse:
+            per_class = s_pred
+            if strength is not None:  # teacher forcing: the given strength for every class
+                per_class = strength.reshape(-1, 1).to(s_pred.dtype).expand_as(s_pred)
+            pick = probs.argmax(1) if disturbance is None else disturbance.long()
+            s_pred = s_pred.gather(1, pick.view(-1, 1))
+            hard = F.one_hot(pick, N_CLASSES).to(probs.dtype)
+            # the inverse uses the decided class (hard) once trained; while training it is the soft mixture
+            base = invert_disturbance(x, probs if self.training and disturbance is None else hard,
+                                      per_class.detach() if self.detach_condition else per_class)
         s_cond = s_pred if strength is None else strength.reshape(-1, 1).to(s_pred.dtype)
         cond = torch.cat([probs, s_cond], dim=1)
         if self.detach_condition:
@@ -306,8 +377,13 @@ class Restorer(nn.Module):
             y = film(self.dec[i](torch.cat([self.up[i](y), skips[i]], dim=1)))
         gb = self.head(y)
         gain = torch.exp(2 * torch.tanh(gb[:, :3]))
-        restored = (x * gain + gb[:, 3:]).clamp(0.0, 1.0)
-        return {"restored": restored, "disturbance_logits": logits, "strength": s_pred}
+        src = base.to(x.dtype) if self.inverse else x
+        restored = (src * gain + gb[:, 3:]).clamp(0.0, 1.0)
+        out = {"restored": restored, "disturbance_logits": logits, "strength": s_pred}
+        if per_class is not None:
+            out["strength_per_class"] = per_class
+            out["inverse"] = base
+        return out
 
 
 @register("restorer")
