@@ -36,7 +36,7 @@ def model_multiple(*models: nn.Module | None) -> int:
 
 def autocast(precision: str, device: torch.device):
     """The autocast context of ``precision`` (``auto`` resolved as in training) on ``device``."""
-    from .train.callbacks import resolve_precision
+    from .train.precision import resolve_precision
 
     p = resolve_precision(precision, device)
     if p == "fp32":

@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 EMPTY_POLICIES = ("nan", "perfect", "zero")
 SCORE_KEYS = ("f1", "iou", "auc", "precision", "recall")
@@ -204,6 +203,7 @@ def image_scores(probs, masks, threshold: float = 0.5, best: bool = False, auc: 
     ``probs``/``masks``: lists of (H, W) maps or batches (B, H, W) / (B, 1, H, W). ``tampered`` is
     whether the mask has a positive pixel; ``score`` is :func:`image_level_score` (``k``).
     """
+    import pandas as pd
     rows = []
     pl, ml = list(_iter_maps(probs, "probs")), list(_iter_maps(masks, "masks"))
     if len(pl) != len(ml):
@@ -228,6 +228,7 @@ def benco_mean(df: pd.DataFrame, metric: str = "f1") -> float:
     """IMDL-BenCo's mean of a per-image ``metric`` (``f1`` / ``iou`` / ``auc``): authentic images (``tampered``
     False, or an empty mask) count as 0 and the mean runs over every image. Our default instead averages over
     tampered images only (:func:`summarize`)."""
+    import pandas as pd
     if metric not in df.columns:
         raise KeyError(f"benco_mean: no column {metric!r}")
     vals = pd.to_numeric(df[metric], errors="coerce").astype(float)
@@ -241,6 +242,7 @@ def summarize(df: pd.DataFrame, by=None) -> pd.Series | pd.DataFrame:
 
     ``by``: a column name (or list) to summarize per group (e.g. ``"perturbation"``) -> DataFrame.
     """
+    import pandas as pd
     metric_cols = [c for c in (*SCORE_KEYS, "best_f1", "psnr", "ssim") if c in df.columns]
 
     def one(g: pd.DataFrame) -> pd.Series:
@@ -380,6 +382,7 @@ class MetricAccumulator:
 
     def result(self) -> pd.DataFrame:
         """One row per image seen so far."""
+        import pandas as pd
         df = pd.DataFrame(self.rows)
         if "image" in df.columns:
             df = df.set_index("image")

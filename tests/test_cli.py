@@ -203,3 +203,19 @@ def test_bench_is_registered(capsys):
         assert rc == 2 and "bench.py" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "--profile", "nope"])
+
+
+def test_predict_does_not_import_the_training_stack(checkpoint, tmp_path):
+    """``paper-repro predict`` reads the checkpoint and one photo without importing fastai or pandas (start-up)."""
+    import subprocess
+    import sys
+
+    img = tmp_path / "p.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(img)
+    code = ("import sys\nfrom paper_repro.cli import main\n"
+            f"rc = main(['predict', {str(img)!r}, '--checkpoint', {str(checkpoint)!r}, '--out', {str(tmp_path / 'o')!r},"
+            " '--json'])\n"
+            "print('HEAVY', sorted(m for m in ('fastai', 'pandas', 'sklearn', 'papermill') if m in sys.modules), rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY [] 0" in out, out
+    assert (tmp_path / "o" / "p_mask.png").is_file()

@@ -7,36 +7,32 @@
 >>> dls = make_dataloaders(train_df, valid_df, size=(256, 256), bs=8)
 
 The synthetic generator lives in :mod:`paper_repro.data.synthetic` (``manifest("synthetic")``).
-"""
-from .datasets import COLUMNS, available_datasets, manifest, scan
-from .io import (
-    DatasetError,
-    apply_mask_fix,
-    decode_columbia_edgemask,
-    image_size,
-    read_image,
-    read_mask,
-    read_pair,
-)
-from .loaders import POLICIES, SPLIT_RULES, TamperDataset, group_split, make_dataloaders, source_groups, split
 
-__all__ = [
-    "COLUMNS",
-    "DatasetError",
-    "POLICIES",
-    "SPLIT_RULES",
-    "TamperDataset",
-    "group_split",
-    "source_groups",
-    "apply_mask_fix",
-    "available_datasets",
-    "decode_columbia_edgemask",
-    "image_size",
-    "make_dataloaders",
-    "manifest",
-    "read_image",
-    "read_mask",
-    "read_pair",
-    "scan",
-    "split",
-]
+Names are imported on first use (PEP 562): reading one image (``read_image``) does not import pandas' dataset
+adapters or the fastai DataLoaders.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    **dict.fromkeys(("COLUMNS", "available_datasets", "manifest", "scan"), ".datasets"),
+    **dict.fromkeys(("DatasetError", "apply_mask_fix", "decode_columbia_edgemask", "image_size", "read_image",
+                     "read_mask", "read_pair"), ".io"),
+    **dict.fromkeys(("POLICIES", "SPLIT_RULES", "TamperDataset", "group_split", "make_dataloaders", "source_groups",
+                     "split"), ".loaders"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

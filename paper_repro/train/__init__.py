@@ -1,8 +1,33 @@
 """Training: fastai ``Learner`` factories (:func:`make_learner`), the :func:`fit` helper, final checkpoints
-(:func:`load_model`) and the callbacks that make runs reproducible and resumable (:mod:`.callbacks`)."""
-from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback,  # noqa: F401
-                        DisturbanceCallback, EpochLogCallback, LossPartsCallback, PixelMetric, PSNRMetric,
-                        SeedCallback, derive_seed, get_rng_state, reseed_loader, resolve_precision,
-                        seed_everything, set_rng_state)
-from .learner import (MASK_STAGES, STAGES, DictLoss, ResumableLearner, fit, load_model, make_learner,  # noqa: F401
-                      read_checkpoint, save_final_checkpoint)
+(:func:`load_model`) and the callbacks that make runs reproducible and resumable (:mod:`.callbacks`).
+
+Names are imported on first use (PEP 562), so ``from paper_repro.train import load_model`` reads a checkpoint
+without importing fastai (``paper-repro predict`` starts in a fraction of the time)."""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    **dict.fromkeys(("AutocastCallback", "ChannelsLastCallback", "CheckpointResumeCallback", "DisturbanceCallback",
+                     "EpochLogCallback", "LossPartsCallback", "PixelMetric", "PSNRMetric", "SeedCallback",
+                     "derive_seed", "get_rng_state", "reseed_loader", "seed_everything", "set_rng_state"),
+                    ".callbacks"),
+    **dict.fromkeys(("MASK_STAGES", "STAGES", "DictLoss", "ResumableLearner", "fit", "make_learner",
+                     "save_final_checkpoint"), ".learner"),
+    **dict.fromkeys(("load_model", "read_checkpoint"), ".checkpoints"),
+    **dict.fromkeys(("resolve_precision", "cpu_supports_bf16"), ".precision"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
