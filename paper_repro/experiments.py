@@ -988,14 +988,15 @@ def wide(tidy: pd.DataFrame, index: Sequence[str] = ("method", "dataset", "pertu
 def summarize(tidy: pd.DataFrame, index: str | Sequence[str] = "method", dataset: str | None = None,
               perturbations: Sequence[str] = ("clean", "brightness", "contrast", "mean")) -> pd.DataFrame:
     """Compact table of the aggregate rows (``level`` NaN) of one dataset (default ``mean`` when present, else
-    the only one): rows ``index``, columns ``"<metric> <perturbation>"`` (e.g. ``f1 clean``, ``f1 mean``)."""
+    the only one): rows ``index``, columns ``"<metric> <perturbation>"`` (e.g. ``f1 clean``, ``f1 mean``; IMDL-BenCo's
+    aggregation beside ours as ``f1_benco ...`` / ``iou_benco ...`` where the table has it)."""
     t = tidy[tidy["level"].isna() & tidy["perturbation"].isin(perturbations) & tidy["value"].notna()]
     if dataset is None:
         dsets = list(dict.fromkeys(t["dataset"]))
         dataset = "mean" if "mean" in dsets else (dsets[0] if dsets else None)
     t = t[t["dataset"] == dataset]
     index = [index] if isinstance(index, str) else list(index)
-    metric_order = [m for m in ("f1", "iou", "psnr", "ssim", "auc") if m in set(t["metric"])]
+    metric_order = [m for m in ("f1", "f1_benco", "iou", "iou_benco", "psnr", "ssim", "auc") if m in set(t["metric"])]
     t = t.assign(column=t["metric"] + " " + t["perturbation"])
     cols = [f"{m} {p}" for m in metric_order for p in perturbations if f"{m} {p}" in set(t["column"])]
     s = t.pivot_table(index=index, columns="column", values="value", aggfunc="mean", sort=False)

@@ -157,7 +157,7 @@ def test_table1_and_table6_on_a_micro_profile(micro):
     assert "paper_missing" not in t6.attrs
     s = E.summarize(t6, index="restoration")
     conditions = ("clean", "brightness", "contrast", "mean")
-    assert list(s.columns) == [f"{m} {p}" for m in ("f1", "iou", "auc") for p in conditions]
+    assert list(s.columns) == [f"{m} {p}" for m in ("f1", "f1_benco", "iou", "iou_benco", "auc") for p in conditions]
     # the evaluation was cached: a second call reads it back identically
     pd.testing.assert_frame_equal(E.table6_restoration_onoff(micro), t6)
 
