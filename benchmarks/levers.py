@@ -1,6 +1,6 @@
 """Which lever gave what: ReConWave-Net's detector at equal optimiser steps on the grouped CASIA v1 split.
 
-    python benchmarks/levers.py --data-root ../shared/data [--steps 400] [--out benchmarks/levers-cpu.csv]
+    python benchmarks/levers.py --data-root ../shared/data [--steps 400] [--out results/cpu/levers.csv]
 
 Each setup trains the ``reconwave`` detector (DWFEL + contrastive, Haar) through the package's own cached
 training (:func:`paper_repro.experiments.train_or_load`, checkpoints under ``checkpoints/levers/``) for the
@@ -18,8 +18,11 @@ image of the held-out part (no source photo shared with training), clean, by
 - ``pretrained + on-the-fly tampering``: a third of each epoch's items are fresh splices / copy-moves of the
   authentic training photos, JPEG re-saved (:class:`paper_repro.data.onthefly.OnTheFlyTampering`).
 
-Training seconds are reported per setup (the budget is equal in steps, not in time). The CSV holds one row per
-setup with F1 / IoU / AUC means and the all-tampered reference.
+Every setup starts from the ``cpu`` profile with on-the-fly tampering off unless it says so. The chosen
+combination (pretrained encoder + native crops + on-the-fly tampering, the ``cpu`` profile's detector) is the
+last setup. Training seconds are reported per setup (the budget is equal in steps, not in time). The CSV
+(default ``results/cpu/levers.csv``, read by notebook 02 through :func:`paper_repro.experiments.lever_results`)
+holds one row per setup with F1 / IoU / AUC means and the all-tampered reference.
 """
 from __future__ import annotations
 
@@ -40,8 +43,8 @@ SETUPS = {
     "+ pretrained encoder": dict(profile={}, model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0")),
     "pretrained + stem": dict(profile={}, model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0",
                                                      stem="srm+bayar")),
-    "pretrained + on-the-fly tampering": dict(profile=dict(onthefly_tampering=1 / 3),
-                                              model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0")),
+    "pretrained + on-the-fly tampering (chosen)": dict(profile=dict(onthefly_tampering=1 / 3),
+                                                       model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0")),
 }
 
 
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--only", nargs="+", default=None, help="setup names to run")
-    ap.add_argument("--out", default="benchmarks/levers-cpu.csv")
+    ap.add_argument("--out", default=None, help="default: <cpu profile results>/levers.csv")
     args = ap.parse_args(argv)
 
     from paper_repro import experiments as E
@@ -62,9 +65,10 @@ def main(argv=None) -> int:
         if args.only and name not in args.only:
             continue
         key = "lever-" + name.replace("+ ", "").replace(" ", "-")
+        cfg = {"onthefly_tampering": 0.0, "max_eval_images": None, **setup["profile"]}
         prof = E.profile_for("cpu", args.data_root, checkpoints_dir=str(E._profiles.project_root() / "checkpoints"
                                                                         / "levers"),
-                             epochs={"detector": args.epochs}, max_steps={"detector": args.steps}, **setup["profile"])
+                             epochs={"detector": args.epochs}, max_steps={"detector": args.steps}, **cfg)
         train, valid, evals = E.datasets_for(prof)
         held = next(iter(evals.values()))
         held = held[held["label"].astype(int) == 1]
@@ -82,8 +86,9 @@ def main(argv=None) -> int:
                  "n_images": int(ref["f1"].notna().sum()), "f1": ref["f1"].mean(), "iou": ref["iou"].mean(),
                  "auc": float("nan"), "eval_size": "native"})
     out = pd.DataFrame(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(args.out, index=False)
+    path = Path(args.out or E.profile_for("cpu", args.data_root).results_dir / "levers.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False)
     print(out.to_string(index=False))
     return 0
 

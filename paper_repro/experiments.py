@@ -970,6 +970,22 @@ def method_comparison(profile) -> pd.DataFrame:
     return _order(out)
 
 
+def lever_results(profile) -> pd.DataFrame:
+    """Which lever gave what (``benchmarks/levers.py``, written to ``<results>/levers.csv``): held-out F1 / IoU /
+    AUC of ReConWave-Net's detector per setup at equal optimiser steps, with the all-tampered reference row.
+    Raises ``FileNotFoundError`` naming the command when the benchmark has not been run for this profile."""
+    profile = _profiles.get(profile)
+    path = Path(profile.results_dir) / "levers.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `python benchmarks/levers.py --data-root <data>` "
+                                f"(about 30 min on a 2-core CPU) to measure the levers")
+    t = pd.read_csv(path)
+    missing = {"setup", "steps", "f1", "iou", "auc"} - set(t.columns)
+    if missing:
+        raise ValueError(f"{path}: not a levers table (missing columns {sorted(missing)})")
+    return t
+
+
 # ------------------------------------------------------------------------------------ for display
 def wide(tidy: pd.DataFrame, index: Sequence[str] = ("method", "dataset", "perturbation", "level"),
          levels_only: bool = False) -> pd.DataFrame:

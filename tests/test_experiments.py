@@ -199,3 +199,18 @@ def test_train_or_load_uses_the_run_schedule_and_profile_loss_kwargs(micro):
     # authentic images are left out of the detector's training data: another data fingerprint
     full = json.loads((E.train_or_load(micro, "rw", "reconwave").parent / "spec.json").read_text())
     assert spec["data"][0] != full["data"][0] and spec["data"][1] == full["data"][1]
+
+
+def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path):
+    from paper_repro import profiles
+
+    prof = profiles.get("smoke", results_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="benchmarks/levers.py"):
+        E.lever_results(prof)
+    pd.DataFrame({"setup": ["a", "all-tampered reference"], "steps": [400, 0], "f1": [0.4, 0.15],
+                  "iou": [0.3, 0.09], "auc": [0.85, np.nan]}).to_csv(tmp_path / "levers.csv", index=False)
+    t = E.lever_results(prof)
+    assert list(t["setup"]) == ["a", "all-tampered reference"] and t["f1"].iloc[0] == pytest.approx(0.4)
+    pd.DataFrame({"setup": ["a"]}).to_csv(tmp_path / "levers.csv", index=False)
+    with pytest.raises(ValueError, match="missing columns"):
+        E.lever_results(prof)
