@@ -36,6 +36,9 @@ registered loss) at a profile's input size and widths, :func:`run_bench` measure
   (target <= 1.1); for ``reconwave`` (else the first detector) also ``sweep_time_ratio_2x`` (sweep
   time at 2N over N images; linear cost gives 2) and ``rss_growth_mb`` (peak RSS at 2N minus at N;
   streamed evaluation keeps it near 0);
+- ``predict_startup_s`` / ``predict_peak_rss_mb`` (with ``reconwave``): one ``paper-repro predict`` of a
+  400x300 JPEG in a fresh process (imports, checkpoint, inference, writing the maps), median wall time and the
+  child's own peak RSS (:func:`predict_startup`);
 - on GPU: ``mfu_train`` = 3 x forward FLOPs x ``train_ips_manual`` / peak, ``mfu_infer`` = forward
   FLOPs x ``infer_ips`` / peak, with the dense bf16 tensor-core peaks of :data:`PEAK_FLOPS`.
 
@@ -104,12 +107,15 @@ MEASURES: dict[str, str] = {
     "rss_growth_mb": "MB",
     "mfu_train": "fraction",
     "mfu_infer": "fraction",
+    "predict_startup_s": "s",
+    "predict_peak_rss_mb": "MB",
 }
 
 #: measures every run reports (per model, or once for ``dataload_ips``); detectors only for the sweep
 REQUIRED_MEASURES = ("params", "flops", "train_ips_package", "train_ips_manual", "train_ratio", "infer_ips",
                      "latency_ms_512", "bf16_speedup", "channels_last_speedup", "dataload_ips", "peak_rss_mb",
-                     "sweep_ips", "sweep_overhead", "sweep_time_ratio_2x", "rss_growth_mb")
+                     "sweep_ips", "sweep_overhead", "sweep_time_ratio_2x", "rss_growth_mb", "predict_startup_s",
+                     "predict_peak_rss_mb")
 
 #: dense (no sparsity) bf16 tensor-core peak FLOP/s, from the vendors' data sheets: H100 SXM5 and H200
 #: 989.4 TFLOP/s, H100 PCIe 756 TFLOP/s, H100 NVL 835 TFLOP/s, A100 (SXM and PCIe) 312 TFLOP/s,
@@ -592,6 +598,45 @@ def _sweep_measures(model, frames_df, prof, device, st: BenchSettings, scaling: 
 
 
 # ---------------------------------------------------------------------------------------- driver
+def predict_startup(model_name: str, cfg: dict, repeats: int = 3, size: tuple[int, int] = (300, 400)) -> dict:
+    """What an analyst waits for: ``paper-repro predict`` of one ``size`` (H, W) JPEG in a fresh process with a
+    checkpoint of ``model_name`` / ``cfg`` (random weights: the cost does not depend on them). Returns the
+    median wall time over ``repeats`` runs (start-up, imports, checkpoint, inference, writing the maps) and the
+    largest peak RSS of those processes (``os.wait4``'s ``ru_maxrss`` of each child alone)."""
+    import subprocess
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from .models import create
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = create(model_name, **cfg)
+        torch.save({"model_name": model_name, "model_cfg": dict(cfg), "state_dict": model.state_dict(),
+                    "profile": None, "metrics": {}, "stage": "detector", "seed": 0}, tmp / "final.pt")
+        rng = np.random.default_rng(0)
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp / "photo.jpg", quality=90)
+        code = ("from paper_repro.cli import main\n"
+                f"raise SystemExit(main(['predict', {str(tmp / 'photo.jpg')!r}, '--checkpoint', "
+                f"{str(tmp / 'final.pt')!r}, '--out', {str(tmp / 'out')!r}]))")
+        times, rss = [], []
+        for _ in range(int(repeats)):
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(proc.pid, 0)
+            times.append(time.perf_counter() - t0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err = proc.stderr.read().decode(errors="replace")
+            proc.stderr.close()
+            if proc.returncode != 0:
+                raise RuntimeError(f"predict failed (exit {proc.returncode}): {err.strip()[-500:]}")
+            rss.append(usage.ru_maxrss / 1024.0)  # Linux: kilobytes
+    return {"seconds": float(np.median(times)), "min": min(times), "max": max(times), "peak_rss_mb": max(rss),
+            "repeats": int(repeats), "size": f"{size[1]}x{size[0]}"}
+
+
 def default_models() -> list[str]:
     """Registered models that have a training loss (detectors, the restorer, the pipeline)."""
     from .losses import losses_available
@@ -812,6 +857,14 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
             rec(name, "dataload_headroom", d_med / d_train, dataload_ips=d_med, **common)
             del model
             _log(f"{name}: done in {time.perf_counter() - t_model:.1f}s")
+
+        if "reconwave" in names:
+            ps = predict_startup("reconwave", prof.model_cfg("reconwave"), repeats=1 if quick else 3)
+            rec("reconwave", "predict_startup_s", ps["seconds"], min=ps["min"], max=ps["max"], repeats=ps["repeats"],
+                photo=ps["size"], precision=None, channels_last=None)
+            rec("reconwave", "predict_peak_rss_mb", ps["peak_rss_mb"], repeats=ps["repeats"], photo=ps["size"],
+                precision=None, channels_last=None)
+            _log(f"predict start-up: {ps['seconds']:.2f}s, peak RSS {ps['peak_rss_mb']:.0f} MB ({ps['size']} JPEG)")
 
     if out is not None:
         append_csv(records, out)
