@@ -635,9 +635,17 @@ def _order(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     return df[cols + [c for c in df.columns if c not in cols]].reset_index(drop=True)
 
 
+#: The trivial detector every results table shows beside the models: the whole image called tampered
+#: (a model near its F1 / IoU has learned nothing).
+REFERENCE = "all-tampered"
+
+
 def _sweep_table(profile, variants: dict[str, dict], table: str | Sequence[str], extra: Sequence[str],
-                 grid=None) -> pd.DataFrame:
-    """Shared body of the F1/IoU tables: ``variants`` = ``{method: {"detector", "restorer", **extra}}``."""
+                 grid=None, reference: bool = True) -> pd.DataFrame:
+    """Shared body of the F1/IoU tables: ``variants`` = ``{method: {"detector", "restorer", **extra}}``; with
+    ``reference`` the all-tampered detector (:data:`REFERENCE`, extra columns ``"reference"``) is appended."""
+    if reference:
+        variants = {**variants, REFERENCE: dict(detector=REFERENCE, restorer=None, **{c: "reference" for c in extra})}
     parts = []
     for method, v in variants.items():
         res = sweep_results(profile, v["detector"], v.get("restorer"), method=method, grid=grid)
@@ -909,7 +917,8 @@ def convention_table(profile, max_images: int | None = None, round8: Sequence[bo
 
 def _restorer_ablation(profile, variants: dict[str, dict], table: str, extra: str) -> pd.DataFrame:
     """Restoration quality (psnr/ssim in tampered regions at the paper's levels, ``manipulation="all"``) and
-    downstream F1 / IoU (``reconwave`` behind each restorer, over the sweep) of restorer variants."""
+    downstream F1 / IoU (``reconwave`` behind each restorer, over the sweep) of restorer variants, with the
+    all-tampered reference's F1 / IoU (``<extra>`` = ``"reference"``)."""
     parts = []
     for key, v in variants.items():
         rest = _tidy_restoration(_restoration_scores(profile, key, _paper_grid()), by_manipulation=False)
@@ -918,6 +927,9 @@ def _restorer_ablation(profile, variants: dict[str, dict], table: str, extra: st
         t = pd.concat([rest, loc], ignore_index=True)
         t["method"], t[extra] = key, v[extra]
         parts.append(t)
+    ref = tidy_sweep(sweep_results(profile, REFERENCE, None, method=REFERENCE, grid=ablation_grid(profile)))
+    ref = ref[ref["metric"] != "auc"].assign(manipulation="all", **{extra: "reference"})
+    parts.append(ref)
     out = _attach_paper(pd.concat(parts, ignore_index=True), table)
     return _order(out, [extra])
 
@@ -943,8 +955,9 @@ METHODS: dict[str, tuple[str, str | None]] = {"reconwave": ("reconwave", "restor
 
 
 def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = None) -> pd.DataFrame:
-    """Per-image sweep results of every method in ``methods`` (default :data:`METHODS`), ``method`` column set."""
-    methods = METHODS if methods is None else methods
+    """Per-image sweep results of every method in ``methods`` (default :data:`METHODS` and the all-tampered
+    reference), ``method`` column set."""
+    methods = {**METHODS, REFERENCE: (REFERENCE, None)} if methods is None else methods
     grid = ablation_grid(profile)
     return pd.concat([sweep_results(profile, d, r, method=m, grid=grid) for m, (d, r) in methods.items()],
                      ignore_index=True)

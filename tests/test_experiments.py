@@ -137,10 +137,14 @@ def test_table1_and_table6_on_a_micro_profile(micro):
 
     t6 = E.table6_restoration_onoff(micro)
     assert list(t6.columns[:1 + len(E.TIDY_COLUMNS)]) == ["restoration"] + E.TIDY_COLUMNS
-    assert set(t6["restoration"]) == {"none", "classical", "learned"}
+    assert set(t6["restoration"]) == {"none", "classical", "learned", "reference"}
     assert set(t6["metric"]) == {"f1", "iou", "auc", "f1_benco", "iou_benco"}
-    vals = t6["value"].dropna()
-    assert len(vals) == len(t6) and ((vals >= 0) & (vals <= 1)).all()
+    models = t6[t6["restoration"] != "reference"]
+    vals = models["value"].dropna()
+    assert len(vals) == len(models) and ((vals >= 0) & (vals <= 1)).all()
+    # the all-tampered reference stands beside the models: F1 = 2p / (1 + p) per tampered image, AUC 0.5
+    ref = t6[(t6["method"] == E.REFERENCE) & (t6["perturbation"] == "clean")].set_index("metric")["value"]
+    assert 0 < ref["f1"] <= 1 and ref["iou"] <= ref["f1"] and ref["auc"] == pytest.approx(0.5)
     # Table 6 does not name its dataset: its rows stand beside our first evaluation set, at its conditions
     from paper_repro import paper as pp
 
