@@ -1035,6 +1035,28 @@ def summarize(tidy: pd.DataFrame, index: str | Sequence[str] = "method", dataset
     return s
 
 
+def versus_reference(summary: pd.DataFrame, column: str = "f1 clean", margin: float = 0.05) -> pd.DataFrame:
+    """Each row of a :func:`summarize` table against its all-tampered row (:data:`REFERENCE`): ``value``,
+    ``reference``, ``above`` (= value - reference) and a ``verdict``: ``"learned nothing"`` within ``margin`` of
+    the reference or below it, else ``"above the reference"``. Our rule for saying so instead of reporting a
+    model near the trivial detector as a result."""
+    def is_ref(key):
+        return (key[0] if isinstance(key, tuple) else key) == REFERENCE
+
+    keys = list(summary.index)
+    refs = [k for k in keys if is_ref(k)]
+    if not refs:
+        raise ValueError(f"versus_reference: no {REFERENCE!r} row in the summary")
+    if column not in summary.columns:
+        raise KeyError(f"versus_reference: no column {column!r}; columns: {list(summary.columns)}")
+    ref = float(summary.loc[refs[0], column])
+    rows = summary.loc[[k for k in keys if not is_ref(k)], [column]].rename(columns={column: "value"})
+    rows["reference"] = ref
+    rows["above"] = rows["value"] - ref
+    rows["verdict"] = ["learned nothing" if a < margin else "above the reference" for a in rows["above"]]
+    return rows
+
+
 def _condition(perturbation: str, level) -> str:
     """A tidy row's condition label: ``clean`` / ``mean`` / ``typical``, ``<sweep> mean`` for a sweep's
     aggregate (level NaN), else :func:`report.level_label` (``alpha=+0.5``, ``beta=2``)."""

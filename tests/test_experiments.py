@@ -218,3 +218,14 @@ def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path):
     pd.DataFrame({"setup": ["a"]}).to_csv(tmp_path / "levers.csv", index=False)
     with pytest.raises(ValueError, match="missing columns"):
         E.lever_results(prof)
+
+
+def test_versus_reference_says_when_a_model_learned_nothing():
+    s = pd.DataFrame({"f1 clean": [0.46, 0.19, 0.09, 0.16]},
+                     index=pd.Index(["reconwave", "lpclnet", "mpc", E.REFERENCE], name="method"))
+    v = E.versus_reference(s)
+    assert list(v.index) == ["reconwave", "lpclnet", "mpc"]
+    assert list(v["verdict"]) == ["above the reference", "learned nothing", "learned nothing"]
+    assert v.loc["lpclnet", "above"] == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="all-tampered"):
+        E.versus_reference(s.drop(index=E.REFERENCE))
