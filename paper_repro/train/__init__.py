@@ -5,7 +5,7 @@ Names are imported on first use (PEP 562), so ``from paper_repro.train import lo
 without importing fastai (``paper-repro predict`` starts in a fraction of the time)."""
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("AutocastCallback", "ChannelsLastCallback", "CheckpointResumeCallback", "DisturbanceCallback",
@@ -20,14 +20,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
