@@ -115,7 +115,8 @@ def _tiled(detector, restorer, x, multiple, tile_size, overlap, progress):
 
 
 #: Test-time augmentation: ``none``; ``hflip`` (the image and its mirror image); ``flips`` (also upside down,
-#: and both: four views). Views are flipped before padding, so the 8-pixel JPEG grid stays where it was.
+#: and both: four views). Each view is flipped before it is padded (padding goes at its bottom / right), so a
+#: side that is a multiple of 8 keeps its JPEG block grid on multiples of 8 in every view.
 TTA_VIEWS = {"none": ((),), "hflip": ((), (-1,)), "flips": ((), (-1,), (-2,), (-2, -1))}
 TTA_MODES = tuple(TTA_VIEWS)
 
