@@ -435,9 +435,14 @@ def _instantiate(ref):
     return load_model(ref)
 
 
+def _cache_path(profile, what: dict) -> Path:
+    """Where :func:`_cached` keeps the result of ``what``."""
+    return Path(profile.checkpoints_dir) / "_evals" / f"{what['kind']}-{_hash(what)}.pkl"
+
+
 def _cached(profile, what: dict, compute) -> pd.DataFrame:
-    folder = Path(profile.checkpoints_dir) / "_evals"
-    path = folder / f"{what['kind']}-{_hash(what)}.pkl"
+    path = _cache_path(profile, what)
+    folder = path.parent
     if path.is_file():
         try:
             return pd.read_pickle(path)
@@ -490,13 +495,12 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
         size = profile.eval_size
         what = {"kind": "sweep", "det": det_id, "res": res_id, "data": _fingerprint(df), "grid": grid,
                 "size": None if size is None else list(size), "precision": profile.precision, "order": "perturb-first"}
-        whole = dict(what, grid=full)
-        whole_path = Path(profile.checkpoints_dir) / "_evals" / f"sweep-{_hash(whole)}.pkl"
+        whole_path = _cache_path(profile, dict(what, grid=full))
         if grid != full and set(grid) <= set(full) and whole_path.is_file():
             r = pd.read_pickle(whole_path)
-            keep = [any(p == gp and (lv is None and pd.isna(l) or lv is not None and l == lv) for gp, lv in grid)
-                    for p, l in zip(r["perturbation"], r["level"])]
-            r = r[keep].copy()
+            wanted = set(grid)
+            r = r[[(p, None if pd.isna(lv) else float(lv)) in wanted
+                   for p, lv in zip(r["perturbation"], r["level"])]].copy()
             r["dataset"], r["method"] = name, method
             out.append(r)
             continue
@@ -659,16 +663,17 @@ def _sweep_table(profile, variants: dict[str, dict], table: str | Sequence[str],
     return _order(out, extra)
 
 
-def tables23_sweeps(profile, restore: bool = True, detector: str = "reconwave", restorer: str = "restorer"
-                    ) -> pd.DataFrame:
+def tables23_sweeps(profile, restore: bool = True, detector: str = "reconwave", restorer: str = "restorer",
+                    reference: bool = True) -> pd.DataFrame:
     """ReConWave-Net Tables 2 (brightness) and 3 (contrast): F1 / IoU of the detector per evaluation set over
     the profile's alpha and beta grids, clean included, with per-sweep and overall averages (and a
     ``dataset="mean"`` block over datasets). ``restore=True`` puts the trained restorer in front
     (``method`` = ``reconwave+restorer``), ``False`` feeds the perturbed image straight to the detector.
-    Extra column ``restoration``."""
+    Extra column ``restoration``. ``reference`` appends the all-tampered rows (pass ``False`` to one of two
+    calls whose tables are concatenated, so they appear once)."""
     v = {"detector": detector, "restorer": restorer if restore else None, "restoration": bool(restore)}
     name = f"{detector}+{restorer}" if restore else detector
-    out = _sweep_table(profile, {name: v}, ("table2", "table3"), ["restoration"])
+    out = _sweep_table(profile, {name: v}, ("table2", "table3"), ["restoration"], reference=reference)
     out.attrs["paper_partial"] = (_paper.PARTIAL_TABLES["reconwave/table2"] + " | "
                                   + _paper.PARTIAL_TABLES["reconwave/table3"])
     return out

@@ -5,6 +5,7 @@ Trains only "micro" runs (2 optimiser steps at 64x64) into a temporary checkpoin
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -229,3 +230,16 @@ def test_versus_reference_says_when_a_model_learned_nothing():
     assert v.loc["lpclnet", "above"] == pytest.approx(0.03)
     with pytest.raises(ValueError, match="all-tampered"):
         E.versus_reference(s.drop(index=E.REFERENCE))
+
+
+def test_a_smaller_grid_is_read_from_the_full_sweep_without_evaluating_again(micro):
+    full = E.sweep_results(micro, E.REFERENCE, None)
+    evals = Path(micro.checkpoints_dir) / "_evals"
+    before = sorted(p.name for p in evals.iterdir())
+    small = E.sweep_results(micro, E.REFERENCE, None, grid=E.ablation_grid(micro))
+    assert sorted(p.name for p in evals.iterdir()) == before  # nothing computed, nothing cached anew
+    assert set(zip(small["perturbation"], small["level"].fillna(-1))) == {("clean", -1), ("brightness", 0.5),
+                                                                         ("contrast", 2.0)}
+    want = full[full["perturbation"].eq("clean") | (full["perturbation"].eq("brightness") & full["level"].eq(0.5))
+                | (full["perturbation"].eq("contrast") & full["level"].eq(2.0))]
+    pd.testing.assert_frame_equal(small.reset_index(drop=True), want.reset_index(drop=True))
