@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from paper_repro.losses import loss_for
 from paper_repro.losses.contrastive import ReConWaveLoss, SupervisedPixelContrastive, downsample_mask
-from paper_repro.losses.restoration import FocalFrequencyLoss, ForensicRestorationLoss
+from paper_repro.losses.restoration import FocalFrequencyLoss, ForensicRestorationLoss, canny_edges
 from paper_repro.losses.segmentation import BCEDiceLoss, BCELoss, SigmoidFocalLoss
 
 
@@ -135,6 +135,28 @@ def test_focal_frequency_loss():
     yy = y.clone().requires_grad_(True)
     ffl(yy, x).backward()
     assert yy.grad is not None and torch.isfinite(yy.grad).all()
+
+
+def test_canny_edges_equal_kornias_hysteresis():
+    """The connected-component hysteresis gives kornia's iterated one, pixel for pixel, on noise, on photos with
+    long edge chains (a chain that needs many rounds) and across a batch (no component joins two images)."""
+    import kornia
+    from skimage import data as skd
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(3, 3, 48, 64, generator=g)
+    photo = torch.from_numpy(skd.astronaut()[::2, ::2].copy()).permute(2, 0, 1).float()[None] / 255
+    # a weak spiral joined to one strong pixel at its end: hysteresis must walk the whole chain
+    spiral = torch.zeros(1, 1, 64, 64)
+    spiral[0, 0, 8:56, 8] = spiral[0, 0, 8, 8:56] = spiral[0, 0, 8:56, 55] = spiral[0, 0, 55, 16:56] = 0.3
+    spiral[0, 0, 55, 16] = 1.0
+    for x, thr in ((noise, (0.1, 0.2)), (noise, (0.3, 0.9)), (photo, (0.1, 0.2)), (torch.cat([photo, photo.flip(-1)]), (0.2, 0.6)),
+                   (spiral, (0.1, 0.2)), (spiral, (0.5, 1.5))):
+        ours = canny_edges(x, *thr)
+        ref = kornia.filters.canny(x, *thr)[1]
+        assert ours.shape == ref.shape and ours.dtype == ref.dtype
+        assert torch.equal(ours, ref)
+    assert canny_edges(photo).sum() > 100  # there are edges to compare
 
 
 def test_forensic_loss_weights_the_tampered_region_more():
