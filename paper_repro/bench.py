@@ -9,9 +9,10 @@ registered loss) at a profile's input size and widths, :func:`run_bench` measure
 - ``train_ips_package``: training images/s through the package's own fastai loop
   (:func:`paper_repro.train.make_learner` + :func:`paper_repro.train.fit`, the profile's default
   precision and layout, ``quiet=True`` i.e. no progress bar, no checkpoint folder), and
-  ``train_ips_manual``: the same model, data, batch size, precision, optimiser (AdamW with fastai's
-  Adam defaults: betas (0.9, 0.99), eps 1e-5, decoupled weight decay 0.01) and loss in a minimal
-  hand-written PyTorch loop (:func:`manual_fit`); ``train_ratio`` = package / manual (target >= 0.95),
+  ``train_ips_manual``: the same model, data, batch size, precision, optimiser (the profile's
+  ``optimizer``, built by :func:`paper_repro.train.optim.torch_optimizer`: fused AdamW for ``"adamw"``,
+  the loop AdamW with fastai's Adam rule for ``"adam"``) and loss in a minimal hand-written PyTorch loop
+  (:func:`manual_fit`); ``train_ratio`` = package / manual (target >= 0.95),
   ``train_overhead_ms`` = the difference in step time (the loop's fixed per-step cost: callbacks,
   fastai's optimiser and DataLoader; it matters only when steps are a few tens of ms).
   Both are timed between consecutive optimiser steps (data fetch + forward + loss + backward + step +
@@ -387,11 +388,13 @@ def _amp_dtype(precision: str, device: torch.device):
 
 def manual_fit(model: nn.Module, loss_fn: nn.Module, batches: Iterable, lr: float = 1e-3, precision: str = "fp32",
                channels_last: bool = False, device: torch.device | str = "cpu", stage: str = "detector",
-               seed: int = 0, max_steps: int | None = None, wd: float = 0.01) -> dict[str, Any]:
+               seed: int = 0, max_steps: int | None = None, wd: float = 0.01,
+               optimizer: str = "adam") -> dict[str, Any]:
     """A minimal PyTorch training loop (the reference for the package's fastai loop).
 
-    AdamW with fastai's Adam defaults (betas (0.9, 0.99), eps 1e-5, decoupled weight decay ``wd``) over
-    the parameters that require grad, constant ``lr``; ``precision`` ``"fp32"``, ``"bf16"`` (autocast)
+    ``optimizer`` (:func:`paper_repro.train.optim.torch_optimizer`: fastai's Adam rule, betas (0.9, 0.99),
+    eps 1e-5, decoupled weight decay ``wd``, none on parameters with ``ndim <= 1``) over the parameters that
+    require grad, constant ``lr``; ``precision`` ``"fp32"``, ``"bf16"`` (autocast)
     or ``"fp16"`` (autocast + ``GradScaler``, CUDA); outputs cast to fp32 before ``loss_fn(outputs, mask,
     **extra)``. ``stage="restorer"`` disturbs each clean batch as :class:`~paper_repro.train.callbacks.
     DisturbanceCallback` does (same seeds). Returns ``{"losses": [...], "step_ends": [...], "start": t0}``
@@ -405,7 +408,9 @@ def manual_fit(model: nn.Module, loss_fn: nn.Module, batches: Iterable, lr: floa
     if channels_last:
         model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=wd)
+    from .train.optim import torch_optimizer
+
+    opt = torch_optimizer(optimizer, params, lr=lr, wd=wd)
     dtype = _amp_dtype(precision, device)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     losses, ends = [], []
@@ -453,7 +458,8 @@ def _fresh_model(model_name: str, cfg: dict, seed: int):
     return model
 
 
-def _manual_ips(model_name, cfg, pool, bs, lr, precision, channels_last, device, seed, st: BenchSettings):
+def _manual_ips(model_name, cfg, pool, bs, lr, precision, channels_last, device, seed, st: BenchSettings,
+                optimizer: str = "adam"):
     from .losses import loss_for
 
     model = _fresh_model(model_name, cfg, seed)
@@ -461,7 +467,7 @@ def _manual_ips(model_name, cfg, pool, bs, lr, precision, channels_last, device,
     dl = torch.utils.data.DataLoader(pool, batch_size=bs, shuffle=True, drop_last=True, generator=g)
     res = manual_fit(model, loss_for(model_name), dl, lr=lr, precision=precision, channels_last=channels_last,
                      device=device, stage=_stage_of(model_name), seed=seed,
-                     max_steps=st.warmup + st.timed_steps)
+                     max_steps=st.warmup + st.timed_steps, optimizer=optimizer)
     return throughput_groups(res["step_ends"], res["start"], bs, st.warmup, st.repeats)
 
 
@@ -491,7 +497,7 @@ def _step_timer(device: torch.device):
 
 
 def _package_ips(model_name, prof, pool, valid, bs, device, st: BenchSettings):
-    """Train through make_learner + fit (the package defaults: profile precision / layout, fastai Adam,
+    """Train through make_learner + fit (the package defaults: profile precision / layout, the profile's optimizer,
     one-cycle schedule, metrics, loss parts); returns (images/s per group, peak memory dict, learner)."""
     from fastai.data.core import DataLoaders
 
@@ -757,12 +763,13 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
             _log(f"{name}: training ({st.rounds} x 4 runs of {st.warmup}+{st.timed_steps} steps, batch {bs}, "
                  f"{auto})")
             runs = {
-                "manual": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, prof.channels_last, dev, prof.seed, st),
+                "manual": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, prof.channels_last, dev, prof.seed, st,
+                                              prof.optimizer),
                 "package": lambda: _package_ips(name, prof, pool, valid, bs, dev, st),
                 "precision": lambda: _manual_ips(name, cfg, pool, bs, lr, other, prof.channels_last, dev,
-                                                 prof.seed, st),
+                                                 prof.seed, st, prof.optimizer),
                 "layout": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, not prof.channels_last, dev,
-                                              prof.seed, st),
+                                              prof.seed, st, prof.optimizer),
             }
             got: dict[str, list[float]] = {k: [] for k in runs}
             mems = []
@@ -779,8 +786,9 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
             g = dict(repeats=st.repeats * st.rounds, steps=st.timed_steps, warmup=st.warmup, rounds=st.rounds,
                      **common)
             rec(name, "train_ips_package", pkg[0], min=pkg[1], max=pkg[2], **g,
-                loop="make_learner+fit (fastai Adam, one-cycle, metrics, quiet)")
-            rec(name, "train_ips_manual", man[0], min=man[1], max=man[2], **g, loop="hand-written (torch AdamW)")
+                loop="make_learner+fit (one-cycle, metrics, quiet)", optimizer=prof.optimizer)
+            rec(name, "train_ips_manual", man[0], min=man[1], max=man[2], **g, loop="hand-written",
+                optimizer=prof.optimizer)
             rec(name, "train_ratio", pkg[0] / man[0], target=">= 0.95", **common)
             rec(name, "train_overhead_ms", 1000 * bs * (1 / pkg[0] - 1 / man[0]), **common,
                 note="package minus hand-written step time (fixed per-step cost of the fastai loop; noisy)")

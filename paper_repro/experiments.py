@@ -279,6 +279,8 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {}),
             # loader workers draw their own flip stream, so where items are loaded changes the trained model
             "loader_workers": loader_workers(profile.num_workers, profile.cache_images)}
+    if profile.optimizer != "adam":  # only recorded when not the default, so earlier caches stay valid
+        spec["optimizer"] = profile.optimizer
     if profile.size_policy != "resize":  # only recorded when set, so resize-policy caches stay valid
         spec["size_policy"], spec["crop_grid"] = profile.size_policy, profile.crop_grid
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists

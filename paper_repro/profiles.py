@@ -50,6 +50,11 @@ images beside a training image made from the same photo.
 ``onthefly_tampering`` (0 = off): that share of each detector / finetune epoch's training items are fresh
 splices / copy-moves of the authentic training photos, JPEG re-saved at a random quality
 (:class:`paper_repro.data.onthefly.OnTheFlyTampering`).
+``optimizer``: ``"adam"`` (fastai's Adam) or ``"adamw"`` (torch's fused AdamW behind fastai's ``OptimWrapper``,
+the same update rule in one kernel; see :mod:`paper_repro.train.optim`). ``smoke`` and ``paper`` use
+``"adamw"``: a smoke step is a few tens of ms, of which fastai's per-tensor Python loop was a visible part, and
+on a GPU the fused kernel is the fast path. ``cpu`` keeps ``"adam"``: there the optimiser is ~1.5 % of a
+0.7 s step (12 ms, measured), and its reproduced numbers were measured with it (changing it retrains).
 ``cache_images`` keeps the sized training / validation images in memory after their first epoch (see
 :class:`paper_repro.data.TamperDataset`); on the 2-core CPU it halves the cost of a ``cpu`` training step,
 because JPEG decoding in a loader worker competed with the two compute threads.
@@ -116,6 +121,7 @@ class Profile:
     size_policy: str = "resize"
     crop_grid: int = 1
     onthefly_tampering: float = 0.0
+    optimizer: str = "adam"
     data_root: Path | None = None
     results_dir: Path = field(default=None)  # type: ignore[assignment]
     figures_dir: Path = field(default=None)  # type: ignore[assignment]
@@ -130,6 +136,10 @@ class Profile:
             object.__setattr__(self, "data_root", Path(self.data_root).expanduser())
         if self.precision not in PRECISIONS:
             raise ValueError(f"profile {self.name!r}: precision must be one of {PRECISIONS}, got {self.precision!r}")
+        from .train.optim import OPTIMIZERS
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"profile {self.name!r}: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.image_size % 32:
             raise ValueError(f"profile {self.name!r}: image_size must be a multiple of 32, got {self.image_size}")
         for key in ("epochs", "lr"):
@@ -223,7 +233,7 @@ _BASE: dict[str, dict[str, Any]] = {
                "mpc-finetune": 8},
         model_kwargs={"reconwave": {"depth": 3, "embed_dim": 16}, "restorer": {"inverse": True}, **_TINY_DETECTORS},
         n_synthetic=64, synthetic_size=64,
-        train_datasets=("synthetic",), eval_datasets=("synthetic",),
+        train_datasets=("synthetic",), eval_datasets=("synthetic",), optimizer="adamw",
         max_eval_images=16, eval_batch_size=8, num_workers=0, cache_images=True,
     ),
     "cpu": dict(
@@ -273,6 +283,7 @@ _BASE: dict[str, dict[str, Any]] = {
         train_datasets=("photos-synthetic", "casia1:train"),
         eval_datasets=("casia1:test", "*"),
         max_eval_images=None, eval_batch_size=16, num_workers=8, channels_last=True, checkpoint_every=500,
+        optimizer="adamw",
     ),
 }
 

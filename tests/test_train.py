@@ -33,8 +33,8 @@ def _dls(frames, bs=4):
 def _learner(frames, ckpt_dir, cbs=None, **kw):
     kw.setdefault("model_cfg", MODEL_CFG)
     kw.setdefault("loss_cfg", LOSS_CFG)
-    return make_learner("reconwave", _dls(frames), ckpt_dir=ckpt_dir, seed=0, quiet=True, cbs=cbs,
-                        precision="bf16", **kw)
+    kw.setdefault("precision", "bf16")
+    return make_learner("reconwave", _dls(frames), ckpt_dir=ckpt_dir, seed=0, quiet=True, cbs=cbs, **kw)
 
 
 def _weights(learn):
@@ -302,3 +302,58 @@ def test_every_registered_model_builds_from_every_profile():
         if name == "smoke":
             for model_name in available():
                 create(model_name, **prof.model_cfg(model_name))
+
+
+def _adamw_learner(frames, ckpt_dir, cbs=None, **kw):
+    from paper_repro.train.optim import opt_func
+
+    return _learner(frames, ckpt_dir, cbs=cbs, opt_func=opt_func("adamw"), **kw)
+
+
+def test_fused_adamw_follows_fastais_adam_and_resumes_exactly(frames, tmp_path):
+    """``optimizer="adamw"`` (torch's fused AdamW behind fastai's OptimWrapper) makes the same updates as
+    fastai's Adam (weight decay on matrices / kernels only) up to float order, and an interrupted fit
+    resumes to the uninterrupted weights; a checkpoint written with the other optimiser is refused."""
+    from fastai.optimizer import OptimWrapper
+
+    adam = _learner(frames, None, precision="fp32")
+    fit(adam, epochs=1, lr=3e-3)
+    adamw = _adamw_learner(frames, None, precision="fp32")
+    fit(adamw, epochs=1, lr=3e-3)
+    assert isinstance(adamw.opt, OptimWrapper) and adamw.opt.opt.defaults["fused"]
+    groups = adamw.opt.opt.param_groups
+    assert [g["weight_decay"] for g in groups] == [0.01, 0.0]
+    assert all(p.ndim > 1 for p in groups[0]["params"]) and all(p.ndim <= 1 for p in groups[1]["params"])
+    w_adam, w_adamw = _weights(adam), _weights(adamw)
+    moved = [k for k in w_adam if not torch.equal(w_adam[k], _weights(_learner(frames, None))[k])]
+    assert moved
+    for k in w_adam:
+        assert torch.allclose(w_adam[k], w_adamw[k], atol=2e-5), k
+    adamw.opt.set_hypers(wd=0.05)  # fastai's Learner.fit(wd=...) path: the no-decay group stays at 0
+    assert [g["weight_decay"] for g in adamw.opt.opt.param_groups] == [0.05, 0.0]
+
+    ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
+    ref = _adamw_learner(frames, ref_dir)
+    fit(ref, epochs=2, lr=3e-3)
+    killed = _adamw_learner(frames, run_dir, cbs=[Kill(epoch=1, batch=1)])
+    fit(killed, epochs=2, lr=3e-3)
+    assert torch.load(run_dir / "last.pt", weights_only=True)["opt"]["optimizer"] == "adamw"
+    with pytest.raises(RuntimeError, match="optimizer 'adamw', this fit uses 'adam'"):
+        fit(_learner(frames, run_dir), epochs=2, lr=3e-3)
+    resumed = _adamw_learner(frames, run_dir)
+    fit(resumed, epochs=2, lr=3e-3)
+    _assert_same(resumed, (_weights(ref), _values(ref), None))
+
+
+def test_profile_optimizer_is_checked_and_reaches_the_learner(frames):
+    from fastai.optimizer import Adam, Optimizer, OptimWrapper
+
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        profiles.get("smoke", optimizer="sgd")
+    assert profiles.get("cpu").optimizer == "adam" and profiles.get("smoke").optimizer == "adamw"
+    for name, kind in (("adamw", OptimWrapper), ("adam", Optimizer)):
+        learn = make_learner("reconwave", _dls(frames), profile=profiles.get("smoke", optimizer=name),
+                             model_cfg=MODEL_CFG, quiet=True)
+        learn.create_opt()
+        assert isinstance(learn.opt, kind)
+    assert Adam  # fastai's own class is the "adam" optimiser

@@ -145,6 +145,7 @@ class SeedCallback(Callback):
 
 # ------------------------------------------------------------------------------------ precision / layout
 from .precision import cpu_supports_bf16, resolve_precision  # noqa: E402,F401 - re-exported
+from .optim import load_opt_state, opt_state  # noqa: E402
 
 
 def to_fp32(x):
@@ -552,7 +553,7 @@ class CheckpointResumeCallback(Callback):
             "n_epoch": int(learn.n_epoch), "n_iter": int(learn.train_batches()),
             "train_iter": int(train_iter), "pct_train": float(pct_train),
             "model": get_model(learn.model).state_dict(),
-            "opt": _builtin(learn.opt.state_dict()) if learn.opt is not None else None,
+            "opt": _builtin(opt_state(learn.opt)) if learn.opt is not None else None,
             "rng": rng,
             "cb_states": {k: cb.get_state() for k, cb in self._stateful_cbs().items()},
         }
@@ -609,9 +610,7 @@ class CheckpointResumeCallback(Callback):
                 f"{learn.n_epoch} x {n_iter}; delete the checkpoint (or pass resume=False) to start afresh")
         get_model(learn.model).load_state_dict(st["model"])
         if st.get("opt") is not None:
-            from fastcore.foundation import L
-
-            learn.opt.load_state_dict({"state": st["opt"]["state"], "hypers": L(st["opt"]["hypers"])})
+            load_opt_state(learn.opt, st["opt"], where=str(self.path))
         if st.get("scaler") is not None and getattr(learn, "scaler", None) is not None:
             learn.scaler.load_state_dict(st["scaler"])
         rec = getattr(learn, "recorder", None)

@@ -30,7 +30,6 @@ import fastai.callback.schedule  # noqa: F401 - patches Learner.fit_one_cycle
 from fastai.callback.progress import ProgressCallback
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
-from fastai.optimizer import Adam
 from fastai.torch_core import default_device, get_model, num_distrib, rank_distrib
 
 from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, DisturbanceCallback,
@@ -168,7 +167,7 @@ def _state_dict_from(obj) -> dict:
 def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = None, loss_cfg: dict | None = None,
                  stage: str | None = None, ckpt_dir: str | os.PathLike | None = None, precision: str | None = None,
                  channels_last: bool | None = None, seed: int | None = None, metrics=True, quiet: bool = False,
-                 checkpoint_every: int | None = None, resume: bool = True, init_from=None, opt_func=Adam,
+                 checkpoint_every: int | None = None, resume: bool = True, init_from=None, opt_func=None,
                  wd: float | None = None, cbs=None, disturbance_cfg: dict | None = None) -> ResumableLearner:
     """A fastai Learner for ``model_name`` at ``stage`` (see the module docstring).
 
@@ -182,7 +181,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     there; an existing ``last.pt`` is resumed from (``resume=False`` ignores it). ``quiet``: no progress
     bars, one line per epoch. ``metrics``: ``True`` (stage default), ``False`` or a list of fastai metrics.
     ``init_from``: weights to start from (``final.pt`` path or state dict); for ``finetune`` the
-    backbone of a ``pretrain`` checkpoint. ``disturbance_cfg``: keyword arguments of
+    backbone of a ``pretrain`` checkpoint. ``opt_func``: a fastai optimiser factory; default the profile's
+    ``optimizer`` (:mod:`paper_repro.train.optim`; ``"adam"`` without a profile). ``disturbance_cfg``: keyword arguments of
     :func:`paper_repro.perturb.random_disturbance`: the restorer stage's inputs; for a detector or
     finetune stage, given (even ``{}``), it disturbs the training images as an augmentation.
     """
@@ -194,6 +194,10 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     seed = int(seed if seed is not None else (prof.seed if prof else 0))
     precision = precision if precision is not None else (prof.precision if prof else "auto")
     channels_last = bool(channels_last if channels_last is not None else (prof.channels_last if prof else False))
+    if opt_func is None:
+        from .optim import opt_func as _named_opt_func
+
+        opt_func = _named_opt_func(prof.optimizer if prof else "adam")
     if checkpoint_every is None and prof is not None:
         checkpoint_every = prof.checkpoint_every
     stage = stage or STAGE_OF_MODEL.get(model_name, "detector")
