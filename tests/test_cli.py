@@ -63,6 +63,20 @@ def test_predict_writes_three_maps_at_the_image_size(checkpoint, folder_dataset,
     assert np.abs(np.asarray(overlay).astype(float) - expected).max() <= 1.0
 
 
+def test_predict_averages_the_four_flipped_views_by_default(checkpoint, folder_dataset, tmp_path, capsys):
+    """The analyst's command runs the most accurate setting unless told otherwise: ``--tta flips``."""
+    image = folder_dataset / "Tp" / "t1.png"
+    maps = {}
+    for tta in (None, "flips", "none"):
+        out = tmp_path / str(tta)
+        argv = ["predict", str(image), "--checkpoint", str(checkpoint), "--out", str(out), "--size", "32"]
+        assert main(argv + (["--tta", tta] if tta else [])) == 0
+        maps[tta] = np.asarray(Image.open(out / "t1_prob.png")).astype(int)
+    capsys.readouterr()
+    assert np.array_equal(maps[None], maps["flips"])
+    assert not np.array_equal(maps["flips"], maps["none"])  # the views differ for an asymmetric photo
+
+
 def test_predict_bad_inputs_exit_2_with_a_clear_message(checkpoint, tmp_path, capsys):
     rc = main(["predict", str(tmp_path / "nope.jpg"), "--checkpoint", str(checkpoint), "--out", str(tmp_path)])
     err = capsys.readouterr().err
