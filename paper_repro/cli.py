@@ -2,7 +2,7 @@
 
 - ``paper-repro reproduce --profile smoke``: run ``notebooks/NN_*.ipynb`` in order with papermill
   (parameters ``profile``, ``data_root``); executed copies and ``status.json`` go to ``runs/<profile>/``.
-  A rerun resumes from the first unfinished (or edited) notebook; ``--force`` reruns all. A failing
+  A rerun resumes from the first unfinished (or edited) notebook; ``--force`` reruns all (with ``--only``, the selected ones and marks the later ones unfinished). A failing
   notebook stops the run with its name, cell and error (exit code 1).
 - ``paper-repro evaluate --checkpoint final.pt --dataset casia1 --root DIR [--sweep] [--json]``.
 - ``paper-repro predict IMAGE... --checkpoint final.pt [--restorer final.pt] [--out DIR]``: probability map,
@@ -130,8 +130,9 @@ def cmd_reproduce(args) -> int:
     out = Path(args.out) if args.out else project_root() / "runs" / args.profile
     status_path = out / "status.json"
     status = _read_status(status_path, args.profile)
-    if args.force:
-        status["finished"] = {}
+    if args.force:  # the selected notebooks rerun, and so does every later one (it may read what they write)
+        first = min(nb.name for nb in nbs) if nbs else None
+        status["finished"] = {k: v for k, v in status["finished"].items() if first is None or k < first}
     data_root = str(Path(args.data_root).expanduser().resolve()) if args.data_root else None
     if data_root is not None:
         if not Path(data_root).is_dir():
@@ -452,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
     r.add_argument("--notebooks", help="notebooks folder (default: the project's notebooks/)")
     r.add_argument("--out", help="executed copies + status.json (default: runs/<profile>/)")
-    r.add_argument("--force", action="store_true", help="rerun finished notebooks too")
+    r.add_argument("--force", action="store_true", help="rerun finished notebooks too (with --only: those, and "
+                   "mark every later one unfinished)")
     r.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     r.set_defaults(func=cmd_reproduce)
 

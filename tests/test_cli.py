@@ -201,8 +201,20 @@ def test_reproduce_names_the_failing_cell_and_resumes(tmp_path, capsys):
     status = json.loads((runs / "status.json").read_text())
     assert list(status["finished"]) == ["01_first.ipynb", "02_second.ipynb"] and status["failed"] is None
 
+    _notebook(nbs / "03_third.ipynb", [f"open({str(log)!r}, 'a').write('03\\n')"])
+    assert main(args) == 0
+    assert log.read_text() == "01 smoke\n03\n"
+    # --force with --only reruns those notebooks and forgets the later ones, never the earlier ones
+    assert main(args + ["--force", "--only", "2"]) == 0
+    status = json.loads((runs / "status.json").read_text())
+    assert list(status["finished"]) == ["01_first.ipynb", "02_second.ipynb"]
+    assert log.read_text() == "01 smoke\n03\n"
+    assert main(args) == 0  # resumes with 03 alone
+    assert log.read_text() == "01 smoke\n03\n03\n"
+
     assert main(args + ["--force", "--only", "1"]) == 0
-    assert log.read_text() == "01 smoke\n01 smoke\n"
+    assert log.read_text() == "01 smoke\n03\n03\n01 smoke\n"
+    assert list(json.loads((runs / "status.json").read_text())["finished"]) == ["01_first.ipynb"]
 
 
 def test_bench_is_registered(capsys):
