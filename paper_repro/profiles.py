@@ -244,9 +244,9 @@ _BASE: dict[str, dict[str, Any]] = {
         # ReConWave-Net itself (run key "reconwave", the model the CASIA targets are about) trains longer than
         # each ablation / comparison model; every other run gets its stage's budget.
         epochs={"restorer": 4, "detector": 6, "pretrain": 2, "finetune": 3, "reconwave": 20},
-        # the budget of the whole notebook sequence is 90 minutes on this 2-core CPU: ReConWave-Net's 2000 steps
-        # take about 25 of them, every ablation / comparison detector gets 200 steps, the restorer 240 and its
-        # three ablations 96 each (0.55 s per bf16 step of 8 crops at 256x256, measured)
+        # the budget of the whole notebook sequence is 90 minutes on this 2-core CPU (78 min measured alone):
+        # ReConWave-Net's 2000 steps take about 27 of them, every ablation / comparison detector gets 200 steps,
+        # the restorer 240 and its three ablations 96 each (0.55 s per bf16 step of 8 crops at 256x256, measured)
         max_steps={"restorer": 240, "detector": 200, "pretrain": 120, "finetune": 240, "reconwave": 2000,
                    "restorer-vit": 96, "restorer-deformable": 96, "restorer-l1": 96},
         lr={"restorer": 2e-3, "detector": 1e-3, "pretrain": 1e-3, "finetune": 3e-3},
