@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 
 import pandas as pd
 import pytest
@@ -160,3 +161,15 @@ def test_main_accepts_a_cli_namespace_and_argv(monkeypatch, capsys):
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(KeyError, match="no-such-model"):
         bench.run_bench(quick=True, models=["no-such-model"], threads=1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="VmHWM is Linux's")
+def test_predict_startup_reports_the_childs_own_peak_memory_not_the_parents():
+    """Linux keeps a process's RSS high-water mark across exec, so ``ru_maxrss`` of a child started by a big
+    process reports the parent's size; the start-up measure must not grow with the process that runs it."""
+    big = torch.ones(1_500_000_000, dtype=torch.uint8)  # 1.5 GB held (and touched) by this process
+    parent_mb = max(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:")) / 1024
+    res = bench.predict_startup("reconwave", {"width": 4, "depth": 2, "embed_dim": 8}, repeats=1)
+    assert res["peak_rss_mb"] > 100  # python + torch + the model really ran
+    assert res["peak_rss_mb"] < parent_mb - 200, (res, parent_mb)
+    del big
