@@ -38,8 +38,8 @@ registered loss) at a profile's input size and widths, :func:`run_bench` measure
   time at 2N over N images; linear cost gives 2) and ``rss_growth_mb`` (peak RSS at 2N minus at N;
   streamed evaluation keeps it near 0);
 - ``predict_startup_s`` / ``predict_peak_rss_mb`` (with ``reconwave``): one ``paper-repro predict`` of a
-  400x300 JPEG in a fresh process with ``--tta none`` (imports, checkpoint, one inference pass, writing the maps), median wall time and the
-  child's own peak RSS (:func:`predict_startup`);
+  400x300 JPEG in a fresh process with ``--tta none`` (imports, checkpoint, one inference pass, writing the
+  maps), median wall time and the child's own peak RSS (:func:`predict_startup`);
 - on GPU: ``mfu_train`` = 3 x forward FLOPs x ``train_ips_manual`` / peak, ``mfu_infer`` = forward
   FLOPs x ``infer_ips`` / peak, with the dense bf16 tensor-core peaks of :data:`PEAK_FLOPS`.
 
@@ -612,9 +612,10 @@ def predict_startup(model_name: str, cfg: dict, repeats: int = 3, size: tuple[in
     checkpoint of ``model_name`` / ``cfg`` (random weights: the cost does not depend on them). Returns the
     median wall time over ``repeats`` runs (start-up, imports, checkpoint, inference, writing the maps) and the
     largest peak RSS of those processes: the child's own ``VmHWM`` from ``/proc/self/status`` once ``predict``
-    returned (Linux; interpreter teardown not included; elsewhere ``os.wait4``'s ``ru_maxrss``). ``ru_maxrss`` alone is wrong here: Linux carries the high-water mark
-    across ``exec``, so a child of the multi-GB bench process reported the bench's size (2290 MB against the
-    940 MB that ``/usr/bin/time`` measures for the same ``predict`` started from a shell)."""
+    returned (Linux; interpreter teardown not included; elsewhere ``os.wait4``'s ``ru_maxrss``).
+    ``ru_maxrss`` alone is wrong here: Linux carries the high-water mark across ``exec``, so a child of the
+    multi-GB bench process reported the bench's size (2290 MB for the ``cpu`` ReConWave-Net, whose ``predict``
+    started from a shell peaks at 816 MB ``VmHWM``, 911 MB with teardown by ``/usr/bin/time``)."""
     import subprocess
     import tempfile
 

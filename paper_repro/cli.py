@@ -2,8 +2,9 @@
 
 - ``paper-repro reproduce --profile smoke``: run ``notebooks/NN_*.ipynb`` in order with papermill
   (parameters ``profile``, ``data_root``); executed copies and ``status.json`` go to ``runs/<profile>/``.
-  A rerun resumes from the first unfinished (or edited) notebook; ``--force`` reruns all (with ``--only``, the selected ones and marks the later ones unfinished). A failing
-  notebook stops the run with its name, cell and error (exit code 1).
+  A rerun resumes from the first unfinished (or edited) notebook; ``--force`` reruns all (with ``--only``: the
+  selected ones, and marks the later ones unfinished). A failing notebook stops the run with its name, cell
+  and error (exit code 1).
 - ``paper-repro evaluate --checkpoint final.pt --dataset casia1 --root DIR [--sweep] [--json]``.
 - ``paper-repro predict IMAGE... --checkpoint final.pt [--restorer final.pt] [--out DIR]``: probability map,
   binary mask and overlay PNGs at each image's size, plus the image-level score and disturbance class.

@@ -98,7 +98,7 @@ def _wrapped_adamw():
     return AdamWWrapper
 
 
-def _build_adamw(params, lr: float = 1e-3, wd: float = WD, **kw):
+def _build_adamw(params, lr: float = 1e-3, wd: float = WD):
     groups = _groups(params, wd)
     opt = torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, fused=_fused_ok(groups) or None)
     return _wrapped_adamw()(opt=opt)
