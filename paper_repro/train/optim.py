@@ -21,7 +21,7 @@ own ``state_dict`` (fastai's format for ``"adam"``, torch's for ``"adamw"``) wit
 """
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 import torch
 
@@ -31,31 +31,30 @@ BETAS, EPS, WD = (0.9, 0.99), 1e-5, 0.01
 
 def _groups(params, wd: float) -> list[dict]:
     params = [p for p in params if p.requires_grad]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": wd, "no_wd": False}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0, "no_wd": True})
+    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": wd, "no_wd": False},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "no_wd": True}]
     return [g for g in groups if g["params"]]
 
 
-def _fused_ok(params) -> bool:
+def _fused_ok(groups) -> bool:
     return all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float16, torch.bfloat16)
-               for g in params for p in g["params"])
+               for g in groups for p in g["params"])
 
 
 def torch_optimizer(name: str, params, lr: float = 1e-3, wd: float = WD) -> torch.optim.Optimizer:
     """A plain torch optimiser with the update rule of ``name`` (for hand-written loops)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; optimizers: {', '.join(OPTIMIZERS)}")
+    groups = _groups(params, wd)
     if name == "adamw":
-        groups = _groups(params, wd)
         return torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, fused=_fused_ok(groups) or None)
-    if name == "adam":  # fastai's Adam is decoupled weight decay without it on norm / bias: AdamW's rule
-        groups = _groups(params, wd)
-        return torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, foreach=False)
-    raise ValueError(f"unknown optimizer {name!r}; optimizers: {', '.join(OPTIMIZERS)}")
+    # "adam": fastai's Adam is decoupled weight decay without it on norm / bias, i.e. AdamW's rule
+    return torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, foreach=False)
 
 
+@lru_cache(maxsize=None)
 def _wrapped_adamw():
+    """The wrapper class, built once on first use (fastai is imported only when a fit needs it)."""
     from fastai.optimizer import OptimWrapper
 
     class AdamWWrapper(OptimWrapper):
@@ -99,9 +98,7 @@ def _wrapped_adamw():
 
 
 def _build_adamw(params, lr: float = 1e-3, wd: float = WD):
-    groups = _groups(params, wd)
-    opt = torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=EPS, fused=_fused_ok(groups) or None)
-    return _wrapped_adamw()(opt=opt)
+    return _wrapped_adamw()(opt=torch_optimizer("adamw", params, lr=lr, wd=wd))
 
 
 def opt_func(name: str):
