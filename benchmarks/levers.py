@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from paper_repro import experiments as E
+    from paper_repro import profiles
     from paper_repro.evaluate import evaluate
 
     rows = []
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
             continue
         key = "lever-" + name.replace("+ ", "").replace(" ", "-")
         cfg = {"onthefly_tampering": 0.0, "max_eval_images": None, **setup["profile"]}
-        prof = E.profile_for("cpu", args.data_root, checkpoints_dir=str(E._profiles.project_root() / "checkpoints"
+        prof = E.profile_for("cpu", args.data_root, checkpoints_dir=str(profiles.project_root() / "checkpoints"
                                                                         / "levers"),
                              epochs={"detector": args.epochs}, max_steps={"detector": args.steps}, **cfg)
         train, valid, evals = E.datasets_for(prof)

@@ -698,8 +698,187 @@ def run_bench(profile: str = "smoke", models: Sequence[str] | str | None = None,
         torch.set_num_threads(old_threads)
 
 
+class _Records:
+    """The records of one bench run: the run's common fields (``base``) plus one measure each."""
+
+    def __init__(self, base: dict[str, Any]):
+        self.base, self.rows = base, []
+
+    def add(self, model: str, measure: str, value, **extra) -> dict:
+        r = {**self.base, "model": model, "measure": measure, "value": float(value), "unit": MEASURES[measure],
+             "loadavg_1m": _loadavg(), **extra}
+        self.rows.append(r)
+        return r
+
+    def value(self, model: str, measure: str) -> float:
+        return [r for r in self.rows if r["model"] == model and r["measure"] == measure][0]["value"]
+
+
+def _warn_if_busy(dev: torch.device, threads: int) -> None:
+    """Say so when other processes load the CPU: timings are then slow and noisy."""
+    cores, load = os.cpu_count() or 1, _loadavg()
+    if dev.type == "cpu" and load == load and load > 0.75 * cores:
+        hint = "; --threads 1 avoids thread oversubscription" if threads > 1 else ""
+        _log(f"warning: load average {load} on {cores} cores: other processes compete for the CPU, timings "
+             f"will be slow and noisy{hint}")
+
+
+def measure_dataload(rec: _Records, train_df, valid_df, prof, dev, st: BenchSettings) -> float:
+    """``dataload_ips``: the real loaders alone over the synthetic set (steady state); returns it."""
+    d_med, d_min, d_max, n_batches = _dataload_ips(train_df, valid_df, prof, dev, st)
+    rec.add("data", "dataload_ips", d_med, min=d_min, max=d_max, repeats=st.dataload_passes,
+            num_workers=prof.num_workers, batches_per_pass=n_batches, precision=None, channels_last=None)
+    _log(f"data loading: {d_med:.1f} images/s")
+    return d_med
+
+
+def measure_size(rec: _Records, name: str, model: nn.Module, prof, dev, common: dict) -> float:
+    """``params``, ``trainable_params`` and forward ``flops`` per image; returns the FLOPs."""
+    flops = count_flops(model.to(dev), prof.size, device=dev)
+    rec.add(name, "params", count_params(model), **common)
+    rec.add(name, "trainable_params", count_params(model, trainable_only=True), **common)
+    rec.add(name, "flops", flops, **common, counter="torch.utils.flop_counter.FlopCounterMode", mode="eval")
+    return flops
+
+
+def measure_training(rec: _Records, name: str, cfg: dict, prof, pool, valid, dev, st: BenchSettings, auto: str,
+                     amp: str, common: dict) -> tuple[float, float, float]:
+    """Training speed: the package loop against the hand-written loop at the profile's defaults, then fp32
+    against AMP and NHWC against NCHW in the hand-written loop, in ``st.rounds`` interleaved rounds (order
+    reversed every other round, so a change in machine load hits every variant alike). Records
+    ``train_ips_*``, ``train_ratio``, ``train_overhead_ms``, ``peak_rss_mb`` (and ``peak_gpu_mem_mb``),
+    ``bf16_speedup`` and ``channels_last_speedup``; returns the medians ``(package, manual, ...)`` images/s."""
+    bs, lr = prof.batch_size, prof.lr[_stage_of(name)]
+    other = "fp32" if auto != "fp32" else amp
+    _log(f"{name}: training ({st.rounds} x 4 runs of {st.warmup}+{st.timed_steps} steps, batch {bs}, {auto})")
+    runs = {
+        "manual": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, prof.channels_last, dev, prof.seed, st,
+                                      prof.optimizer),
+        "package": lambda: _package_ips(name, prof, pool, valid, bs, dev, st),
+        "precision": lambda: _manual_ips(name, cfg, pool, bs, lr, other, prof.channels_last, dev, prof.seed, st,
+                                         prof.optimizer),
+        "layout": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, not prof.channels_last, dev, prof.seed, st,
+                                      prof.optimizer),
+    }
+    got: dict[str, list[float]] = {k: [] for k in runs}
+    mems = []
+    for r in range(st.rounds):
+        for key in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            res = runs[key]()
+            if key == "package":
+                res, mem, _learn = res
+                mems.append(mem)
+                del _learn
+            got[key] += res
+    man, pkg = _stats(got["manual"]), _stats(got["package"])
+    mem = max(mems, key=lambda m: m["rss_mb"])
+    g = dict(repeats=st.repeats * st.rounds, steps=st.timed_steps, warmup=st.warmup, rounds=st.rounds, **common)
+    rec.add(name, "train_ips_package", pkg[0], min=pkg[1], max=pkg[2], **g,
+            loop="make_learner+fit (one-cycle, metrics, quiet)", optimizer=prof.optimizer)
+    rec.add(name, "train_ips_manual", man[0], min=man[1], max=man[2], **g, loop="hand-written",
+            optimizer=prof.optimizer)
+    rec.add(name, "train_ratio", pkg[0] / man[0], target=">= 0.95", **common)
+    rec.add(name, "train_overhead_ms", 1000 * bs * (1 / pkg[0] - 1 / man[0]), **common,
+            note="package minus hand-written step time (fixed per-step cost of the fastai loop; noisy)")
+    rec.add(name, "peak_rss_mb", mem["rss_mb"], rss_method=mem["rss_method"], rss_before_mb=mem["rss_before_mb"],
+            phase="package fit (whole process: interpreter, libraries, data)", **common)
+    if dev.type == "cuda":
+        rec.add(name, "peak_gpu_mem_mb", max(m["gpu_mb"] for m in mems), phase="package fit", **common)
+
+    # precision: fp32 vs AMP (bf16 autocast on CPU)
+    ips_amp, ips_fp32 = (man, _stats(got["precision"])) if auto != "fp32" else (_stats(got["precision"]), man)
+    sp = ips_amp[0] / ips_fp32[0]
+    rec.add(name, "train_ips_manual_fp32", ips_fp32[0], min=ips_fp32[1], max=ips_fp32[2], **g | {"precision": "fp32"})
+    rec.add(name, "train_ips_manual_amp", ips_amp[0], min=ips_amp[1], max=ips_amp[2], **g | {"precision": amp})
+    winner = amp if sp > 1 else "fp32"
+    rec.add(name, "bf16_speedup", sp, precision=amp, channels_last=prof.channels_last, winner=winner, auto=auto,
+            auto_matches=(auto == winner))
+
+    # layout: channels-last vs contiguous at the default precision
+    man_cl = _stats(got["layout"])
+    nhwc, nchw = (man_cl, man) if not prof.channels_last else (man, man_cl)
+    cl = nhwc[0] / nchw[0]
+    rec.add(name, "train_ips_manual_nhwc", nhwc[0], min=nhwc[1], max=nhwc[2], **g | {"channels_last": True})
+    rec.add(name, "train_ips_manual_nchw", nchw[0], min=nchw[1], max=nchw[2], **g | {"channels_last": False})
+    rec.add(name, "channels_last_speedup", cl, precision=auto, winner=bool(cl > 1),
+            profile_default=prof.channels_last, auto_matches=(prof.channels_last == (cl > 1)))
+    return pkg[0], man[0], sp
+
+
+def measure_inference(rec: _Records, name: str, model: nn.Module, prof, dev, st: BenchSettings, auto: str,
+                      amp: str, common: dict) -> float:
+    """Inference speed at the default precision and layout (``infer_ips``, ``latency_ms_512``) and the
+    AMP and channels-last speed-ups (``*_infer``), in interleaved rounds; returns the median images/s."""
+    other = "fp32" if auto != "fp32" else amp
+    xb = torch.rand(prof.eval_batch_size, 3, *prof.size, device=dev)
+    t_def, t_other, t_cl = [], [], []
+    for _ in range(st.rounds):
+        t_def += _infer_times(model, xb, auto, prof.channels_last, dev, st)
+        t_other += _infer_times(model, xb, other, prof.channels_last, dev, st)
+        t_cl += _infer_times(model, xb, auto, not prof.channels_last, dev, st)
+    ips_inf = [prof.eval_batch_size / t for t in t_def]
+    ips = statistics.median(ips_inf)
+    rec.add(name, "infer_ips", ips, min=min(ips_inf), max=max(ips_inf), repeats=st.infer_repeats * st.rounds,
+            eval_batch_size=prof.eval_batch_size, **common)
+    t_amp, t_fp32 = (t_def, t_other) if auto != "fp32" else (t_other, t_def)
+    spi = statistics.median(t_fp32) / statistics.median(t_amp)
+    rec.add(name, "bf16_speedup_infer", spi, precision=amp, channels_last=prof.channels_last,
+            winner=amp if spi > 1 else "fp32", auto=auto, auto_matches=(auto == (amp if spi > 1 else "fp32")))
+    t_nhwc, t_nchw = (t_cl, t_def) if not prof.channels_last else (t_def, t_cl)
+    cli = statistics.median(t_nchw) / statistics.median(t_nhwc)
+    rec.add(name, "channels_last_speedup_infer", cli, precision=auto, winner=bool(cli > 1),
+            profile_default=prof.channels_last, auto_matches=(prof.channels_last == (cli > 1)))
+    x512 = torch.rand(1, 3, st.latency_size, st.latency_size, device=dev)
+    t_lat = _infer_times(model, x512, auto, prof.channels_last, dev, st)
+    rec.add(name, "latency_ms_512", 1000 * statistics.median(t_lat), min=1000 * min(t_lat), max=1000 * max(t_lat),
+            repeats=st.infer_repeats, **common)
+    model.to(memory_format=torch.contiguous_format)
+    return ips
+
+
+def measure_mfu(rec: _Records, name: str, flops: float, train_ips: float, infer_ips: float, device_name: str,
+                common: dict) -> None:
+    """GPU only: model FLOP utilisation of training (3 x forward FLOPs) and inference against the dense
+    bf16 peak of :data:`PEAK_FLOPS` (nothing when the GPU is not listed)."""
+    hit = _peak_flops(device_name)
+    if not hit:
+        return
+    key, peak = hit
+    rec.add(name, "mfu_train", 3 * flops * train_ips / peak, peak_flops=peak, peak_key=key,
+            note="3 x forward FLOPs x train_ips_manual / dense bf16 peak", **common)
+    rec.add(name, "mfu_infer", flops * infer_ips / peak, peak_flops=peak, peak_key=key,
+            note="forward FLOPs x infer_ips / dense bf16 peak", **common)
+
+
+def measure_sweep(rec: _Records, name: str, model: nn.Module, frames_df, prof, dev, st: BenchSettings,
+                  scaling: bool, common: dict) -> bool:
+    """Detectors only (outputs with ``logits``): the streamed robustness sweep's speed and overhead, and with
+    ``scaling`` its cost at 2N over N images; returns whether the model was swept."""
+    with torch.inference_mode():
+        probe = model.eval()(torch.rand(1, 3, *prof.size, device=dev))
+    if not (isinstance(probe, dict) and "logits" in probe):
+        return False
+    _log(f"{name}: sweep ({st.n_eval} images x {len(prof.alphas) + len(prof.betas) + 1} levels)")
+    for m in _sweep_measures(model, frames_df, prof, dev, st, scaling=scaling):
+        measure, value = m.pop("measure"), m.pop("value")
+        rec.add(name, measure, value, **common, **m)
+    return True
+
+
+def measure_predict(rec: _Records, prof, quick: bool) -> None:
+    """``predict_startup_s`` / ``predict_peak_rss_mb`` of one ``paper-repro predict`` in a fresh process."""
+    ps = predict_startup("reconwave", prof.model_cfg("reconwave"), repeats=1 if quick else 3)
+    rec.add("reconwave", "predict_startup_s", ps["seconds"], min=ps["min"], max=ps["max"], repeats=ps["repeats"],
+            photo=ps["size"], precision=None, channels_last=None)
+    rec.add("reconwave", "predict_peak_rss_mb", ps["peak_rss_mb"], repeats=ps["repeats"], photo=ps["size"],
+            precision=None, channels_last=None)
+    _log(f"predict start-up: {ps['seconds']:.2f}s, peak RSS {ps['peak_rss_mb']:.0f} MB ({ps['size']} JPEG)")
+
+
 def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict]:
+    """:func:`run_bench`'s body: resolve the profile, models and device, then compose the measures."""
     from . import profiles
+    from .models import available
     from .train.callbacks import resolve_precision
 
     prof = profiles.get(profile)
@@ -709,43 +888,24 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
     names = list(models) if models else default_models()
-    from .models import available
-
     unknown = [m for m in names if m not in available()]
     if unknown:
         raise KeyError(f"bench: unknown model(s) {unknown}; available: {', '.join(available())}")
     dev = torch.device(device) if device else _default_device()
     env = environment(dev)
-    base = {"timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "run_id": uuid.uuid4().hex[:8], "profile": prof.name, **env,
-            "image_size": prof.image_size, "batch_size": prof.batch_size, "quick": bool(quick)}
     auto = resolve_precision(prof.precision, dev)
     amp = "bf16" if dev.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16"
-    records: list[dict] = []
-
-    def rec(model, measure, value, **extra):
-        r = {**base, "model": model, "measure": measure, "value": float(value), "unit": MEASURES[measure],
-             "loadavg_1m": _loadavg(), **extra}
-        records.append(r)
-        return r
+    rec = _Records({"timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    "run_id": uuid.uuid4().hex[:8], "profile": prof.name, **env, "image_size": prof.image_size,
+                    "batch_size": prof.batch_size, "quick": bool(quick)})
 
     with contextlib.redirect_stdout(sys.stderr):
         _log(f"profile {prof.name}{' (quick)' if quick else ''}, device {dev} ({env['device_name']}), "
              f"{env['threads']} threads, default precision {prof.precision!r} -> {auto}, "
              f"channels_last {prof.channels_last}")
-        cores, load = os.cpu_count() or 1, _loadavg()
-        if dev.type == "cpu" and load == load and load > 0.75 * cores:
-            hint = "; --threads 1 avoids thread oversubscription" if env["threads"] > 1 else ""
-            _log(f"warning: load average {load} on {cores} cores: other processes compete for the CPU, timings "
-                 f"will be slow and noisy{hint}")
+        _warn_if_busy(dev, env["threads"])
         df, (train_df, valid_df) = _synthetic_frames(prof, max(st.n_synthetic, 2 * st.n_eval), quick)
-
-        # data loading alone (real loaders, synthetic set)
-        d_med, d_min, d_max, n_batches = _dataload_ips(train_df, valid_df, prof, dev, st)
-        rec("data", "dataload_ips", d_med, min=d_min, max=d_max, repeats=st.dataload_passes,
-            num_workers=prof.num_workers, batches_per_pass=n_batches, precision=None, channels_last=None)
-        _log(f"data loading: {d_med:.1f} images/s")
-
+        dataload = measure_dataload(rec, train_df, valid_df, prof, dev, st)
         bs = prof.batch_size
         pool_imgs, pool_masks = _pool_tensors(df, prof.size, max(2 * bs, 8))
         pool = _Pool(pool_imgs, pool_masks, bs * (st.warmup + st.timed_steps + 1))
@@ -761,138 +921,29 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
                 _log(f"skipping {name}: cannot build it with profile {prof.name!r} config {cfg} "
                      f"({type(e).__name__}: {e})")
                 continue
-            stage = _stage_of(name)
-            lr = prof.lr[stage]
             common = dict(precision=auto, channels_last=prof.channels_last)
-            flops = count_flops(model.to(dev), prof.size, device=dev)
-            rec(name, "params", count_params(model), **common)
-            rec(name, "trainable_params", count_params(model, trainable_only=True), **common)
-            rec(name, "flops", flops, **common, counter="torch.utils.flop_counter.FlopCounterMode", mode="eval")
+            flops = measure_size(rec, name, model, prof, dev, common)
             del model
-
-            # training: package loop vs hand-written loop at the package defaults, then fp32 vs AMP and
-            # NHWC vs NCHW in the hand-written loop; `rounds` interleaved rounds (order reversed every
-            # other round) so that a change in machine load hits all variants alike
-            other = "fp32" if auto != "fp32" else amp
-            _log(f"{name}: training ({st.rounds} x 4 runs of {st.warmup}+{st.timed_steps} steps, batch {bs}, "
-                 f"{auto})")
-            runs = {
-                "manual": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, prof.channels_last, dev, prof.seed, st,
-                                              prof.optimizer),
-                "package": lambda: _package_ips(name, prof, pool, valid, bs, dev, st),
-                "precision": lambda: _manual_ips(name, cfg, pool, bs, lr, other, prof.channels_last, dev,
-                                                 prof.seed, st, prof.optimizer),
-                "layout": lambda: _manual_ips(name, cfg, pool, bs, lr, auto, not prof.channels_last, dev,
-                                              prof.seed, st, prof.optimizer),
-            }
-            got: dict[str, list[float]] = {k: [] for k in runs}
-            mems = []
-            for r in range(st.rounds):
-                for key in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-                    res = runs[key]()
-                    if key == "package":
-                        res, mem, _learn = res
-                        mems.append(mem)
-                        del _learn
-                    got[key] += res
-            man, pkg = _stats(got["manual"]), _stats(got["package"])
-            mem = max(mems, key=lambda m: m["rss_mb"])
-            g = dict(repeats=st.repeats * st.rounds, steps=st.timed_steps, warmup=st.warmup, rounds=st.rounds,
-                     **common)
-            rec(name, "train_ips_package", pkg[0], min=pkg[1], max=pkg[2], **g,
-                loop="make_learner+fit (one-cycle, metrics, quiet)", optimizer=prof.optimizer)
-            rec(name, "train_ips_manual", man[0], min=man[1], max=man[2], **g, loop="hand-written",
-                optimizer=prof.optimizer)
-            rec(name, "train_ratio", pkg[0] / man[0], target=">= 0.95", **common)
-            rec(name, "train_overhead_ms", 1000 * bs * (1 / pkg[0] - 1 / man[0]), **common,
-                note="package minus hand-written step time (fixed per-step cost of the fastai loop; noisy)")
-            rec(name, "peak_rss_mb", mem["rss_mb"], rss_method=mem["rss_method"], rss_before_mb=mem["rss_before_mb"],
-                phase="package fit (whole process: interpreter, libraries, data)", **common)
-            if dev.type == "cuda":
-                rec(name, "peak_gpu_mem_mb", max(m["gpu_mb"] for m in mems), phase="package fit", **common)
-
-            # precision: fp32 vs AMP (bf16 autocast on CPU)
-            ips_amp, ips_fp32 = (man, _stats(got["precision"])) if auto != "fp32" else (_stats(got["precision"]), man)
-            sp = ips_amp[0] / ips_fp32[0]
-            rec(name, "train_ips_manual_fp32", ips_fp32[0], min=ips_fp32[1], max=ips_fp32[2],
-                **g | {"precision": "fp32"})
-            rec(name, "train_ips_manual_amp", ips_amp[0], min=ips_amp[1], max=ips_amp[2], **g | {"precision": amp})
-            winner = amp if sp > 1 else "fp32"
-            rec(name, "bf16_speedup", sp, precision=amp, channels_last=prof.channels_last, winner=winner,
-                auto=auto, auto_matches=(auto == winner))
-
-            # layout: channels-last vs contiguous at the default precision
-            man_cl = _stats(got["layout"])
-            nhwc, nchw = (man_cl, man) if not prof.channels_last else (man, man_cl)
-            cl = nhwc[0] / nchw[0]
-            rec(name, "train_ips_manual_nhwc", nhwc[0], min=nhwc[1], max=nhwc[2], **g | {"channels_last": True})
-            rec(name, "train_ips_manual_nchw", nchw[0], min=nchw[1], max=nchw[2], **g | {"channels_last": False})
-            rec(name, "channels_last_speedup", cl, precision=auto, winner=bool(cl > 1),
-                profile_default=prof.channels_last, auto_matches=(prof.channels_last == (cl > 1)))
-
-            # inference (default, other precision, other layout; interleaved rounds)
+            package_ips, manual_ips, _ = measure_training(rec, name, cfg, prof, pool, valid, dev, st, auto, amp,
+                                                          common)
             model = _fresh_model(name, cfg, prof.seed).to(dev)
-            xb = torch.rand(prof.eval_batch_size, 3, *prof.size, device=dev)
-            t_def, t_other, t_cl = [], [], []
-            for _ in range(st.rounds):
-                t_def += _infer_times(model, xb, auto, prof.channels_last, dev, st)
-                t_other += _infer_times(model, xb, other, prof.channels_last, dev, st)
-                t_cl += _infer_times(model, xb, auto, not prof.channels_last, dev, st)
-            ips_inf = [prof.eval_batch_size / t for t in t_def]
-            rec(name, "infer_ips", statistics.median(ips_inf), min=min(ips_inf), max=max(ips_inf),
-                repeats=st.infer_repeats * st.rounds, eval_batch_size=prof.eval_batch_size, **common)
-            t_amp, t_fp32 = (t_def, t_other) if auto != "fp32" else (t_other, t_def)
-            spi = statistics.median(t_fp32) / statistics.median(t_amp)
-            rec(name, "bf16_speedup_infer", spi, precision=amp, channels_last=prof.channels_last,
-                winner=amp if spi > 1 else "fp32", auto=auto, auto_matches=(auto == (amp if spi > 1 else "fp32")))
-            t_nhwc, t_nchw = (t_cl, t_def) if not prof.channels_last else (t_def, t_cl)
-            cli = statistics.median(t_nchw) / statistics.median(t_nhwc)
-            rec(name, "channels_last_speedup_infer", cli, precision=auto, winner=bool(cli > 1),
-                profile_default=prof.channels_last, auto_matches=(prof.channels_last == (cli > 1)))
-            x512 = torch.rand(1, 3, st.latency_size, st.latency_size, device=dev)
-            t_lat = _infer_times(model, x512, auto, prof.channels_last, dev, st)
-            rec(name, "latency_ms_512", 1000 * statistics.median(t_lat), min=1000 * min(t_lat),
-                max=1000 * max(t_lat), repeats=st.infer_repeats, **common)
-            model.to(memory_format=torch.contiguous_format)
-
+            infer_ips = measure_inference(rec, name, model, prof, dev, st, auto, amp, common)
             if dev.type == "cuda":
-                hit = _peak_flops(env["device_name"])
-                if hit:
-                    key, peak = hit
-                    rec(name, "mfu_train", 3 * flops * man[0] / peak, peak_flops=peak, peak_key=key,
-                        note="3 x forward FLOPs x train_ips_manual / dense bf16 peak", **common)
-                    rec(name, "mfu_infer", flops * statistics.median(ips_inf) / peak, peak_flops=peak,
-                        peak_key=key, note="forward FLOPs x infer_ips / dense bf16 peak", **common)
-
-            # robustness sweep (detectors: outputs with logits)
-            with torch.inference_mode():
-                probe = model.eval()(torch.rand(1, 3, *prof.size, device=dev))
-            if isinstance(probe, dict) and "logits" in probe:
-                _log(f"{name}: sweep ({st.n_eval} images x {len(prof.alphas) + len(prof.betas) + 1} levels)")
-                scaling = name == scaling_model or scaling_model is None
-                for m in _sweep_measures(model, df, prof, dev, st, scaling=scaling):
-                    measure, value = m.pop("measure"), m.pop("value")
-                    rec(name, measure, value, **common, **m)
-                if scaling:
-                    scaling_model = name
-            d_train = [r for r in records if r["model"] == name and r["measure"] == "train_ips_package"][0]["value"]
-            rec(name, "dataload_headroom", d_med / d_train, dataload_ips=d_med, **common)
+                measure_mfu(rec, name, flops, manual_ips, infer_ips, env["device_name"], common)
+            scaling = name == scaling_model or scaling_model is None
+            if measure_sweep(rec, name, model, df, prof, dev, st, scaling, common) and scaling:
+                scaling_model = name
+            rec.add(name, "dataload_headroom", dataload / package_ips, dataload_ips=dataload, **common)
             del model
             _log(f"{name}: done in {time.perf_counter() - t_model:.1f}s")
-
         if "reconwave" in names:
-            ps = predict_startup("reconwave", prof.model_cfg("reconwave"), repeats=1 if quick else 3)
-            rec("reconwave", "predict_startup_s", ps["seconds"], min=ps["min"], max=ps["max"], repeats=ps["repeats"],
-                photo=ps["size"], precision=None, channels_last=None)
-            rec("reconwave", "predict_peak_rss_mb", ps["peak_rss_mb"], repeats=ps["repeats"], photo=ps["size"],
-                precision=None, channels_last=None)
-            _log(f"predict start-up: {ps['seconds']:.2f}s, peak RSS {ps['peak_rss_mb']:.0f} MB ({ps['size']} JPEG)")
+            measure_predict(rec, prof, quick)
 
     if out is not None:
-        append_csv(records, out)
+        append_csv(rec.rows, out)
     if json:
-        print(_json.dumps(records, default=_json_default, indent=1))
-    return records
+        print(_json.dumps(rec.rows, default=_json_default, indent=1))
+    return rec.rows
 
 
 def _json_default(o):

@@ -317,3 +317,14 @@ def random_disturbance(x: torch.Tensor, generator: torch.Generator | None = None
     mul = torch.where(is_b | (cls == 0), torch.ones(b), strength + 1).to(x.device, x.dtype)
     out = (x * mul.view(-1, 1, 1, 1) + add.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
     return (out[0] if single else out), cls.to(x.device), strength.to(x.device, x.dtype)
+
+
+def level_label(perturbation: str, level) -> str:
+    """Human label for a sweep column: ``clean``, ``alpha=+0.5``, ``beta=0.7``."""
+    if perturbation in ("clean", "none") or level is None or (isinstance(level, float) and np.isnan(level)):
+        return "clean"
+    if perturbation == "brightness":
+        return f"alpha={float(level):+g}"
+    if perturbation == "contrast":
+        return f"beta={float(level):g}"
+    return f"{perturbation}={level}"

@@ -11,6 +11,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .perturb import level_label  # noqa: F401 - the notebooks label conditions with report.level_label
+
 
 def save_table(df: pd.DataFrame, profile, name: str, index: bool = False) -> Path:
     """Write ``df`` to ``<profile.results_dir>/<name>.csv`` and return the path."""
@@ -30,17 +32,6 @@ def save_figure(fig, profile, name: str, formats: Sequence[str] = ("png", "svg")
         fig.savefig(p, dpi=dpi, bbox_inches="tight")
         paths.append(p)
     return paths
-
-
-def level_label(perturbation: str, level) -> str:
-    """Human label for a sweep column: ``clean``, ``alpha=+0.5``, ``beta=0.7``."""
-    if perturbation in ("clean", "none") or level is None or (isinstance(level, float) and np.isnan(level)):
-        return "clean"
-    if perturbation == "brightness":
-        return f"alpha={float(level):+g}"
-    if perturbation == "contrast":
-        return f"beta={float(level):g}"
-    return f"{perturbation}={level}"
 
 
 def mean_over_images(results: pd.DataFrame, by: Iterable[str], metrics=("f1", "iou", "auc")) -> pd.DataFrame:
@@ -133,7 +124,7 @@ def compare_with_paper(tidy: pd.DataFrame, profile, name: str, title: str | None
     (:func:`paper_repro.experiments.paper_comparison`) saved as ``results/<profile>/<name>.csv`` and drawn side by
     side (``figures/<profile>/<name>.png``). With no matched row (e.g. an evaluation set the paper does not
     use), says so and returns the empty frame."""
-    from .experiments import paper_comparison
+    from .experiments.paper_view import paper_comparison
 
     cmp = paper_comparison(tidy)
     save_table(cmp, profile, name)

@@ -68,16 +68,17 @@ def test_grouped_split_shares_no_source_photo(casia):
     """The rule the `cpu` / `paper` profiles use for casia1:train / casia1:test: no source photo (authentic or
     used in a tampered image) on both sides; every row carries its ids."""
     from paper_repro import experiments as E
+    from paper_repro.experiments import splits
 
     _, df = casia
     assert df["sources"].notna().all()
-    train, test = E._split(df, E.SPLIT_TEST_FRACTION, 0, "grouped")
+    train, test = splits._split(df, E.SPLIT_TEST_FRACTION, 0, "grouped")
     ids = lambda d: {i for v in d["sources"] for i in v.split(";")}  # noqa: E731
     assert not ids(train) & ids(test)
     assert len(train) + len(test) == len(df)
     assert 0.28 <= len(test) / len(df) <= 0.33
     assert (test["label"] == 1).sum() > 200 and (test["label"] == 0).sum() > 200
     # the old random split leaks: many held-out images share a photo with training
-    rtrain, rtest = E._split(df, E.SPLIT_TEST_FRACTION, 0, "random")
+    rtrain, rtest = splits._split(df, E.SPLIT_TEST_FRACTION, 0, "random")
     leaked = sum(bool(set(v.split(";")) & ids(rtrain)) for v in rtest["sources"])
     assert leaked > 100

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from paper_repro import experiments as E
+from paper_repro.experiments import runs, splits
 from paper_repro import profiles
 
 
@@ -31,8 +32,8 @@ def test_datasets_for_smoke_split_is_deterministic_and_disjoint(micro):
     assert list(evals) == ["synthetic"]
     assert list(evals["synthetic"]["image"]) == list(valid["image"])[: micro.max_eval_images]
     # every manipulation (and authentic) is on both sides: the split is stratified
-    assert set(E._strata(train)) == set(E._strata(valid)) == {"authentic", "splicing", "copy-move", "removal"}
-    E._DATA_CACHE.clear()
+    assert set(splits._strata(train)) == set(splits._strata(valid)) == {"authentic", "splicing", "copy-move", "removal"}
+    splits._DATA_CACHE.clear()
     train2, valid2, _ = E.datasets_for(profiles.get("smoke", checkpoints_dir=micro.checkpoints_dir))
     assert list(train2["image"]) == list(train["image"]) and list(valid2["image"]) == list(valid["image"])
     # another seed gives another split
@@ -71,9 +72,9 @@ def test_train_or_load_trains_once_and_retrains_on_a_new_spec(micro):
 def test_spec_records_where_training_items_load(micro):
     # loader workers draw their own flip stream: a cached (main-process) and a worker-loaded run differ
     args = ("reconwave", {}, "detector", {}, ["fp"], None, None, {"epochs": 1})
-    cached = E._spec(micro.replace(cache_images=True, num_workers=2), *args)
-    workers = E._spec(micro.replace(cache_images=False, num_workers=2), *args)
-    in_main = E._spec(micro.replace(cache_images=False, num_workers=0), *args)
+    cached = runs._spec(micro.replace(cache_images=True, num_workers=2), *args)
+    workers = runs._spec(micro.replace(cache_images=False, num_workers=2), *args)
+    in_main = runs._spec(micro.replace(cache_images=False, num_workers=0), *args)
     assert cached["loader_workers"] == 0 and workers["loader_workers"] == 2
     assert cached != workers and cached == in_main
 
@@ -183,13 +184,13 @@ def test_profile_run_keys_override_stage_schedule_and_loss_kwargs_merge():
 
 def test_keep_authentic_drops_a_seeded_share_of_authentic_rows_only():
     df = pd.DataFrame({"image": [f"i{k}" for k in range(40)], "label": [0] * 30 + [1] * 10})
-    half = E._keep_authentic(df, 0.5, seed=0)
+    half = runs._keep_authentic(df, 0.5, seed=0)
     assert (half["label"] == 1).sum() == 10 and (half["label"] == 0).sum() == 15
     assert list(half.index) == sorted(half.index)  # manifest order kept
-    assert list(E._keep_authentic(df, 0.5, seed=0)["image"]) == list(half["image"])
-    assert list(E._keep_authentic(df, 0.5, seed=1)["image"]) != list(half["image"])
-    assert (E._keep_authentic(df, 0.0, seed=0)["label"] == 1).all()
-    assert E._keep_authentic(df, 1.0, seed=0) is df
+    assert list(runs._keep_authentic(df, 0.5, seed=0)["image"]) == list(half["image"])
+    assert list(runs._keep_authentic(df, 0.5, seed=1)["image"]) != list(half["image"])
+    assert (runs._keep_authentic(df, 0.0, seed=0)["label"] == 1).all()
+    assert runs._keep_authentic(df, 1.0, seed=0) is df
 
 
 def test_train_or_load_uses_the_run_schedule_and_profile_loss_kwargs(micro):

@@ -9,7 +9,7 @@ import torch
 
 from paper_repro.data import group_split, source_groups
 from paper_repro.data.datasets import _casia_sources
-from paper_repro.data.loaders import TamperDataset
+from paper_repro.data.tamper_dataset import TamperDataset
 
 
 # ------------------------------------------------------------------------------------------- splits

@@ -19,8 +19,9 @@ _EXPORTS = {
     **dict.fromkeys(("COLUMNS", "available_datasets", "manifest", "scan"), ".datasets"),
     **dict.fromkeys(("DatasetError", "apply_mask_fix", "decode_columbia_edgemask", "image_size", "read_image",
                      "read_mask", "read_pair"), ".io"),
-    **dict.fromkeys(("POLICIES", "SPLIT_RULES", "TamperDataset", "group_split", "make_dataloaders", "source_groups",
-                     "split"), ".loaders"),
+    **dict.fromkeys(("POLICIES", "TamperDataset"), ".tamper_dataset"),
+    **dict.fromkeys(("SPLIT_RULES", "group_split", "source_groups", "split"), ".splits"),
+    **dict.fromkeys(("loader_workers", "make_dataloaders"), ".loaders"),
 }
 __all__ = sorted(_EXPORTS)
 

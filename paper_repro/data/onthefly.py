@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .io import read_image
-from .loaders import TamperDataset
+from .tamper_dataset import TamperDataset
 
 __all__ = ["OnTheFlyTampering"]
 

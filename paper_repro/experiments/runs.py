@@ -1,0 +1,223 @@
+"""The named training runs and their cache: every model a notebook uses is trained once per profile.
+
+:data:`RUNS` names each run (model, stage, configuration); :func:`train_or_load` trains one into
+``profile.checkpoints_dir/<key>/final.pt`` (resuming from ``last.pt`` after an interruption) and returns the
+cached file on later calls while its spec (``spec.json``: model, profile fields, loss, schedule, data
+fingerprint) is unchanged; :func:`checkpoint` / :func:`load` do so by run key.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import profiles as _profiles
+from .identity import _fingerprint, _hash
+from .splits import datasets_for
+
+
+@dataclass(frozen=True)
+class Run:
+    """A named training run: ``model`` at ``stage`` with ``model_cfg`` (on top of the profile's) and
+    ``loss_cfg``; ``init_from`` names the run whose ``final.pt`` initialises it (MPC stage 2)."""
+
+    model: str
+    stage: str
+    model_cfg: dict = field(default_factory=dict)
+    loss_cfg: dict = field(default_factory=dict)
+    init_from: str | None = None
+    label: str = ""
+
+#: Every model the notebooks train, by key (= its folder under ``profile.checkpoints_dir``). Nothing is
+#: trained twice: e.g. Table 5's Haar row *is* ``reconwave`` and Table 7's Swin row *is* ``restorer``.
+RUNS: dict[str, Run] = {
+    "reconwave": Run("reconwave", "detector", label="ReConWave-Net (DWFEL + contrastive, Haar)"),
+    "reconwave-plain": Run("reconwave", "detector", {"dwfel": False, "contrastive": False}, label="U-Net baseline"),
+    "reconwave-dwfel": Run("reconwave", "detector", {"dwfel": True, "contrastive": False}, label="+ DWFEL"),
+    "reconwave-contrastive": Run("reconwave", "detector", {"dwfel": False, "contrastive": True},
+                                 label="+ contrastive"),
+    "reconwave-sym4": Run("reconwave", "detector", {"wavelet": "sym4"}, label="ReConWave-Net, Symlet-4"),
+    "reconwave-bior4.4": Run("reconwave", "detector", {"wavelet": "bior4.4"}, label="ReConWave-Net, biorthogonal 4.4"),
+    "restorer": Run("restorer", "restorer", label="restorer (Swin, forensic loss)"),
+    "restorer-vit": Run("restorer", "restorer", {"attention": "vit"}, label="restorer (ViT)"),
+    "restorer-deformable": Run("restorer", "restorer", {"attention": "deformable"}, label="restorer (deformable)"),
+    "restorer-l1": Run("restorer", "restorer", loss_cfg={"forensic": False}, label="restorer (plain L1 loss)"),
+    "lpclnet": Run("lpclnet", "detector", label="LPCLNet"),
+    "ncl": Run("ncl", "detector", label="NCL"),
+    "mpc-pretrain": Run("mpc", "pretrain", label="MPC stage 1 (pixel-contrastive pretraining)"),
+    "mpc": Run("mpc-finetune", "finetune", init_from="mpc-pretrain", label="MPC stage 2 (frozen backbone + head)"),
+}
+
+def profile_for(profile="smoke", data_root=None, **overrides) -> _profiles.Profile:
+    """The notebooks' parameters -> a :class:`~paper_repro.profiles.Profile` (``data_root`` when given)."""
+    if data_root not in (None, ""):
+        overrides["data_root"] = data_root
+    return _profiles.get(profile, **overrides)
+
+_CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json")
+
+def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
+          schedule: dict) -> dict:
+    from .. import __version__
+    from ..data import loader_workers
+
+    cfg = profile.model_cfg(model_name)
+    cfg.update(model_cfg or {})
+    spec = {"version": __version__, "model_name": model_name, "model_cfg": cfg, "stage": stage,
+            "loss_cfg": dict(loss_cfg or {}), "schedule": schedule, "size": list(profile.size),
+            "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
+            "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {}),
+            # loader workers draw their own flip stream, so where items are loaded changes the trained model
+            "loader_workers": loader_workers(profile.num_workers, profile.cache_images)}
+    if profile.optimizer != "adam":  # only recorded when not the default, so earlier caches stay valid
+        spec["optimizer"] = profile.optimizer
+    if profile.size_policy != "resize":  # only recorded when set, so resize-policy caches stay valid
+        spec["size_policy"], spec["crop_grid"] = profile.size_policy, profile.crop_grid
+    return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
+
+def _loads(path: Path) -> bool:
+    """Whether ``final.pt`` rebuilds with the current code (a code change may make a cache stale)."""
+    from ..train import load_model
+
+    try:
+        load_model(path)
+        return True
+    except Exception as err:  # noqa: BLE001 - any failure means: retrain
+        warnings.warn(f"{path}: cached checkpoint does not load with the current code ({type(err).__name__}: "
+                      f"{err}); retraining")
+        return False
+
+def _keep_authentic(df: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """``df`` with a seeded ``fraction`` of its authentic rows (``label == 0``) kept (see ``Profile.authentic_fraction``)."""
+    if fraction >= 1.0 or "label" not in df.columns:
+        return df
+    authentic = df["label"].astype(int) == 0
+    keep = df[authentic].sample(frac=float(fraction), random_state=seed)
+    return pd.concat([df[~authentic], keep]).sort_index()
+
+def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = None, stage: str | None = None,
+                  loss_cfg: dict | None = None, init_from: str | os.PathLike | None = None, data=None,
+                  disturbance_cfg: dict | None = None, force: bool = False) -> Path:
+    """Train ``model_name`` once and return ``profile.checkpoints_dir/<key>/final.pt``.
+
+    The run's *spec* (model + profile configuration, loss, schedule, image size, seed, a fingerprint of the
+    training data and of ``init_from``) is stored in ``spec.json`` beside it. A later call with the same spec
+    returns the cached ``final.pt`` without training (if it still loads); a different spec (or
+    ``force=True``) removes the folder's checkpoint files and retrains. An interrupted run resumes from
+    ``last.pt`` (written after every epoch by :class:`~paper_repro.train.CheckpointResumeCallback`).
+    ``data`` = ``(train_df, valid_df)`` (default :func:`datasets_for`); detector and finetune stages keep
+    ``profile.authentic_fraction`` of its authentic rows. The schedule is ``profile.stage(stage, key)`` and
+    the loss gets ``profile.loss_cfg(model_name, **loss_cfg)``; detector and finetune runs get
+    ``profile.detector_disturbance`` (robustness augmentation) unless ``disturbance_cfg`` is given. Per-batch training losses are
+    written to ``losses.csv`` (see :func:`training_history`).
+    """
+    from ..data import make_dataloaders
+    from ..train import MASK_STAGES, STAGES, fit, make_learner
+
+    profile = _profiles.get(profile)
+    if not key or "/" in key or key.startswith("."):
+        raise ValueError(f"train_or_load: key must be a plain folder name, got {key!r}")
+    stage = stage or {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}.get(model_name, "detector")
+    if stage not in STAGES:
+        raise ValueError(f"train_or_load: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    train_df, valid_df = data if data is not None else datasets_for(profile)[:2]
+    photos, onthefly = None, 0.0
+    if stage in MASK_STAGES:
+        if profile.onthefly_tampering:
+            onthefly = float(profile.onthefly_tampering)
+            photos = train_df[train_df["label"].astype(int) == 0]  # every authentic training photo
+        train_df = _keep_authentic(train_df, profile.authentic_fraction, profile.seed)
+        if disturbance_cfg is None and profile.detector_disturbance is not None:
+            disturbance_cfg = dict(profile.detector_disturbance)
+    loss_cfg = profile.loss_cfg(model_name, **(loss_cfg or {}))
+    schedule = profile.stage(stage, key)
+    init_spec = None
+    if init_from is not None:
+        init_from = Path(init_from)
+        if not init_from.is_file():
+            raise FileNotFoundError(f"train_or_load({key!r}): init_from {init_from} does not exist")
+        sj = init_from.parent / "spec.json"
+        init_spec = _hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
+    spec = _spec(profile, model_name, model_cfg, stage, loss_cfg,
+                 [_fingerprint(train_df), _fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
+    if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
+        spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
+    ckdir = Path(profile.checkpoints_dir) / key
+    final, spec_path = ckdir / "final.pt", ckdir / "spec.json"
+    old = json.loads(spec_path.read_text()) if spec_path.is_file() else None
+    if not force and old == spec and final.is_file() and _loads(final):
+        return final
+    from fastai.torch_core import rank_distrib
+
+    ckdir.mkdir(parents=True, exist_ok=True)
+    if rank_distrib() == 0:  # under DDP every rank trains, rank 0 alone owns the folder
+        if force or old != spec or final.is_file():  # stale or unusable: start afresh
+            for f in _CKPT_FILES:
+                if (ckdir / f).exists():
+                    (ckdir / f).unlink()
+        spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True, default=str))
+
+    dls = make_dataloaders(train_df, valid_df, size=profile.size, bs=profile.batch_size,
+                           num_workers=profile.num_workers, seed=profile.seed, cache=profile.cache_images,
+                           policy=profile.size_policy, grid=profile.crop_grid, onthefly=onthefly, photos=photos)
+    learn = make_learner(model_name, dls, profile=profile, model_cfg=model_cfg, loss_cfg=loss_cfg, stage=stage,
+                         ckpt_dir=ckdir, quiet=True, init_from=init_from, disturbance_cfg=disturbance_cfg)
+    fit(learn, **schedule)
+    if not final.is_file() and (rank_distrib() == 0 or not learn.fit_completed):
+        raise RuntimeError(f"train_or_load({key!r}): training did not finish ({final} missing); "
+                           f"call again to resume from {ckdir / 'last.pt'}")
+    losses = [float(v) for v in getattr(learn.recorder, "losses", [])]
+    if rank_distrib() == 0:
+        pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}).to_csv(ckdir / "losses.csv", index=False)
+    return final
+
+def checkpoint(profile, key: str) -> Path:
+    """``final.pt`` of the named run :data:`RUNS[key] <RUNS>` (trained on :func:`datasets_for` if needed)."""
+    if key not in RUNS:
+        raise KeyError(f"unknown run {key!r}; runs: {', '.join(RUNS)}")
+    run = RUNS[key]
+    init = checkpoint(profile, run.init_from) if run.init_from else None
+    return train_or_load(profile, key, run.model, run.model_cfg, run.stage, run.loss_cfg, init_from=init)
+
+def load(profile, key: str, device="cpu"):
+    """The trained model of run ``key`` (eval mode); see :func:`checkpoint`."""
+    from ..train import load_model
+
+    return load_model(checkpoint(profile, key), device=device)
+
+def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(per_batch, per_epoch)`` training records of run ``key``: ``losses.csv`` (step, fastai's smoothed
+    training loss) and ``history.csv`` (epoch, train/valid loss, metrics, loss parts)."""
+    path = checkpoint(profile, key).parent
+    batches = (pd.read_csv(path / "losses.csv") if (path / "losses.csv").is_file()
+               else pd.DataFrame(columns=["step", "loss"]))
+    epochs = pd.read_csv(path / "history.csv") if (path / "history.csv").is_file() else pd.DataFrame()
+    return batches, epochs
+
+def _model_ref(profile, key):
+    """A run key -> (checkpoint path, cache identity); a registered model name (``restore-none``,
+    ``restore-classical``) or ``None`` passes through."""
+    if key is None:
+        return None, None
+    if key in RUNS:
+        path = checkpoint(profile, key)
+        return str(path), _hash(json.loads((path.parent / "spec.json").read_text()))
+    from ..models import available
+
+    if key in available() or key == "restore-oracle":
+        return key, key
+    raise KeyError(f"unknown model {key!r}: not a run ({', '.join(RUNS)}) nor a registered model")
+
+def _instantiate(ref):
+    """A ``final.pt`` path or a registered model name -> the model on CPU in eval mode."""
+    from ..models import available, create
+    from ..train import load_model
+
+    if isinstance(ref, str) and ref in available() and not os.path.isfile(ref):
+        return create(ref).eval()
+    return load_model(ref)

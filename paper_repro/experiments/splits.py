@@ -1,0 +1,159 @@
+"""Which images a profile trains and evaluates on: dataset specs resolved to manifests, and splits that cannot leak.
+
+:func:`datasets_for` returns ``(train_df, valid_df, eval_sets)`` for a profile. Specs (``profile.train_datasets``
+/ ``profile.eval_datasets``): ``synthetic`` (built in, no download), ``photos-synthetic`` (generated from
+``<data_root>/photos``), ``<name>``, ``<name>:train`` / ``<name>:test`` (the seeded 70 / 30 split of a real
+dataset under ``profile.split_rule``: ``grouped`` keeps every source photo on one side), ``*`` (every other
+benchmark present under the data root).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .. import profiles as _profiles
+from .identity import _hash
+
+
+#: Held-out fraction of a real dataset named ``<name>:train`` / ``<name>:test`` (70/30 by image; our choice,
+#: the papers train on other sets and test on all of CASIA v1).
+SPLIT_TEST_FRACTION = 0.3
+
+#: Datasets that ``*`` in ``profile.eval_datasets`` never expands to (not benchmarks, or built differently).
+_NOT_BENCHMARKS = ("synthetic", "folder", "benco-json")
+
+def _strata(df: pd.DataFrame) -> list[str]:
+    """Stratification key: the manipulation, ``authentic`` for label-0 rows, ``tampered`` when unknown."""
+    manip = df["manipulation"] if "manipulation" in df.columns else pd.Series([None] * len(df), index=df.index)
+    out = []
+    for lab, m in zip(df["label"].astype(int), manip):
+        if lab == 0:
+            out.append("authentic")
+        elif m is None or (isinstance(m, float) and math.isnan(m)) or str(m) in ("", "None", "nan"):
+            out.append("tampered")
+        else:
+            out.append(str(m))
+    return out
+
+def _split(df: pd.DataFrame, fraction: float, seed: int, rule: str = "random") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``rule="grouped"``: no source photo on both sides (:func:`paper_repro.data.group_split`);
+    ``"random"``: by image, stratified by manipulation (:func:`paper_repro.data.split`). A frame without any
+    source ids (e.g. the synthetic sets, one photo per image) has nothing to group, so both rules give the
+    stratified split by image there."""
+    from ..data import SPLIT_RULES, group_split, split
+
+    if rule not in SPLIT_RULES:
+        raise ValueError(f"split rule must be one of {SPLIT_RULES}, got {rule!r}")
+    if rule == "grouped" and "sources" in df.columns and df["sources"].notna().any():
+        return group_split(df, valid_pct=fraction, seed=seed)
+    return split(df, valid_pct=fraction, seed=seed, stratify=_strata(df))
+
+def _cap(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """At most ``n`` rows: a seeded, stratified sample that keeps the manifest order."""
+    if n is None or len(df) <= n:
+        return df.reset_index(drop=True)
+    _, keep = _split(df, n / len(df), seed)
+    if len(keep) > n:
+        keep = keep.iloc[:n]
+    return keep.reset_index(drop=True)
+
+def _photos_synthetic(profile, root: Path) -> pd.DataFrame:
+    """Synthetic tampering made from ``<data_root>/photos`` (BSDS500 + Kodak), generated once into the
+    cache (:func:`paper_repro.data.synthetic.default_cache_dir`, outside the repository)."""
+    from ..data import manifest, synthetic
+
+    photos = root / "photos"
+    if not photos.is_dir():
+        raise FileNotFoundError(f"profile {profile.name!r} trains on 'photos-synthetic' but {photos} does not exist "
+                                f"(expected BSDS500 / Kodak photos there; see the README's data section)")
+    s = int(profile.synthetic_size)
+    out = synthetic.default_cache_dir() / f"photos-synthetic-n{profile.n_synthetic}-{s}x{s}-seed{profile.seed}"
+    synthetic.generate(out, n=profile.n_synthetic, seed=profile.seed, photos=photos, size=(s, s), progress=True,
+                       overwrite=True)
+    df = manifest("synthetic", out)
+    df["dataset"] = "photos-synthetic"
+    return df
+
+def _real(name: str, root: Path) -> pd.DataFrame:
+    from ..data import manifest
+
+    return manifest(name, root / name)
+
+_DATA_CACHE: dict[str, tuple] = {}
+
+def _resolve_spec(spec: str, profile, root: Path | None, manifests: dict) -> list[tuple[str, pd.DataFrame]]:
+    """One dataset spec -> ``[(name, df)]``. Specs: ``synthetic``, ``photos-synthetic``, ``<name>``,
+    ``<name>:train`` / ``<name>:test`` (70/30, seeded; ``profile.split_rule``: grouped by source photo, or
+    by image stratified by manipulation), ``*``."""
+    from ..data import available_datasets, synthetic
+
+    if spec == "synthetic":
+        from ..data import manifest
+
+        df = manifest("synthetic", synthetic.ensure_default(size=profile.synthetic_size, n=profile.n_synthetic))
+        return [("synthetic", df)]
+    if root is None:
+        raise FileNotFoundError(f"profile {profile.name!r} needs real data for {spec!r}: pass data_root=... or set "
+                                f"$PAPER_REPRO_DATA (the smoke profile needs none)")
+    if spec == "photos-synthetic":
+        return [("photos-synthetic", _photos_synthetic(profile, root))]
+    if spec == "*":
+        return [(n, manifests.setdefault(n, _real(n, root))) for n in available_datasets()
+                if n not in _NOT_BENCHMARKS and (root / n).exists()]
+    name, _, part = spec.partition(":")
+    if name not in available_datasets():
+        raise KeyError(f"dataset spec {spec!r}: unknown dataset {name!r}; known: {', '.join(available_datasets())}")
+    if not (root / name).exists():
+        raise FileNotFoundError(f"dataset spec {spec!r}: {root / name} does not exist")
+    df = manifests.setdefault(name, _real(name, root))
+    if not part:
+        return [(name, df)]
+    if part not in ("train", "test"):
+        raise ValueError(f"dataset spec {spec!r}: the part after ':' must be 'train' or 'test'")
+    train, test = _split(df, SPLIT_TEST_FRACTION, profile.seed, profile.split_rule)
+    return [(name, train if part == "train" else test)]
+
+def datasets_for(profile) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """``(train_df, valid_df, eval_sets)`` of a profile (deterministic: same profile -> same rows).
+
+    - ``smoke``: the built-in synthetic set (``synthetic.ensure_default(size, n)``), split by
+      ``profile.valid_fraction`` (seeded, stratified by manipulation); the held-out part is both the
+      validation set and the only evaluation set (``{"synthetic": valid_df}``).
+    - ``cpu`` / ``paper``: the training pool is the concatenation of ``profile.train_datasets``
+      (``photos-synthetic``: generated once from ``<data_root>/photos`` into the cache;
+      ``casia1:train``: 70 % of CASIA v1 by image, seeded and stratified by manipulation), split by
+      ``valid_fraction`` into train / validation; evaluation sets are ``profile.eval_datasets``
+      (``casia1:test`` = the held-out 30 %, named ``casia1``; ``*`` = every other dataset present under the
+      data root), each capped at ``profile.max_eval_images`` by a seeded stratified sample.
+    """
+    profile = _profiles.get(profile)
+    root = profile.resolved_data_root()
+    key = _hash({k: v for k, v in profile.asdict().items() if k in (
+        "name", "train_datasets", "eval_datasets", "seed", "valid_fraction", "max_eval_images", "n_synthetic",
+        "synthetic_size", "split_rule")} | {"root": str(root)})
+    if key not in _DATA_CACHE:
+        if tuple(profile.train_datasets) == ("synthetic",) and tuple(profile.eval_datasets) == ("synthetic",):
+            (_, df), = _resolve_spec("synthetic", profile, root, {})
+            train, valid = _split(df, profile.valid_fraction, profile.seed, profile.split_rule)
+            evals = {"synthetic": _cap(valid, profile.max_eval_images, profile.seed)}
+        else:
+            manifests: dict[str, pd.DataFrame] = {}
+            pool = [d for s in profile.train_datasets for _, d in _resolve_spec(s, profile, root, manifests)]
+            if not pool:
+                raise ValueError(f"profile {profile.name!r}: no training data from {profile.train_datasets}")
+            pool_df = pd.concat(pool, ignore_index=True)
+            train, valid = _split(pool_df, profile.valid_fraction, profile.seed, profile.split_rule)
+            used = {s.partition(":")[0] for s in profile.train_datasets}
+            evals = {}
+            for s in profile.eval_datasets:
+                for name, d in _resolve_spec(s, profile, root, manifests):
+                    if s == "*" and (name in evals or name in used):
+                        continue  # '*' adds only datasets not already trained or evaluated on
+                    evals[name] = _cap(d, profile.max_eval_images, profile.seed)
+            if not evals:
+                raise ValueError(f"profile {profile.name!r}: no evaluation data from {profile.eval_datasets}")
+        _DATA_CACHE[key] = (train, valid, evals)
+    train, valid, evals = _DATA_CACHE[key]
+    return train.copy(), valid.copy(), {k: v.copy() for k, v in evals.items()}

@@ -1,0 +1,214 @@
+"""Evaluation sweeps and their cache: per-image scores over the brightness / contrast grid, and their tidy means.
+
+:func:`sweep_results` scores a detector (behind an optional restorer) on every evaluation set and level and
+caches the per-image frame under ``checkpoints_dir/_evals`` keyed by the checkpoints' specs, so a model
+evaluated in one notebook is not evaluated again in the next; :func:`tidy_sweep` turns it into tidy rows
+(see :mod:`paper_repro.experiments`). The restorer's own scores (PSNR / SSIM inside tampered regions) are
+computed and cached the same way.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .. import paper as _paper
+from .. import perturb as P
+from .. import profiles as _profiles
+from .identity import _fingerprint, _hash
+from .runs import _model_ref
+from .splits import datasets_for
+
+
+def _cache_path(profile, what: dict) -> Path:
+    """Where :func:`_cached` keeps the result of ``what``."""
+    return Path(profile.checkpoints_dir) / "_evals" / f"{what['kind']}-{_hash(what)}.pkl"
+
+def _cached(profile, what: dict, compute) -> pd.DataFrame:
+    path = _cache_path(profile, what)
+    folder = path.parent
+    if path.is_file():
+        try:
+            return pd.read_pickle(path)
+        except Exception:  # noqa: BLE001 - a broken cache file is recomputed
+            path.unlink()
+    df = compute()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    df.to_pickle(tmp)
+    os.replace(tmp, path)
+    return df
+
+def _grid(profile) -> list[tuple[str, float | None]]:
+    return P.sweep_grid(profile.alphas, profile.betas, clean=True)
+
+def ablation_grid(profile) -> list[tuple[str, float | None]]:
+    """The clean image and the profile's ``ablation_levels`` (the paper's Tables 4-8: alpha = 0.5, beta = 2.0)."""
+    profile = _profiles.get(profile)
+    return [("clean", None)] + [(str(p), float(lv)) for p, lv in profile.ablation_levels]
+
+def _paper_grid() -> list[tuple[str, float]]:
+    lv = _paper.PAPER_LEVELS["table1"]
+    return [("brightness", float(a)) for a in lv["brightness"]] + [("contrast", float(b)) for b in lv["contrast"]]
+
+def sweep_results(profile, detector: str = "reconwave", restorer: str | None = None,
+                  datasets: Sequence[str] | None = None, method: str | None = None,
+                  grid: Sequence[tuple[str, float | None]] | None = None) -> pd.DataFrame:
+    """Per-image scores of ``detector`` (a run key) behind ``restorer`` (run key, ``restore-classical``,
+    ``restore-none`` or ``None``) over ``grid`` (default: the profile's full brightness/contrast grid, clean
+    first; :func:`ablation_grid` for Tables 4-8) on every evaluation set (or ``datasets``);
+    :func:`paper_repro.evaluate.evaluate`'s columns plus ``method``. Cached per (checkpoints, data, grid); a
+    smaller grid is read from the full grid's cached results when those exist."""
+    from ..evaluate import evaluate
+
+    profile = _profiles.get(profile)
+    _, _, evals = datasets_for(profile)
+    names = list(evals) if datasets is None else list(datasets)
+    det_path, det_id = _model_ref(profile, detector)
+    res_path, res_id = _model_ref(profile, restorer)
+    method = method or (detector if restorer is None else f"{detector}+{restorer}")
+    full = _grid(profile)
+    grid = full if grid is None else [(p, None if lv is None else float(lv)) for p, lv in grid]
+    out = []
+    for name in names:
+        df = evals[name]
+        size = profile.eval_size
+        what = {"kind": "sweep", "det": det_id, "res": res_id, "data": _fingerprint(df), "grid": grid,
+                "size": None if size is None else list(size), "precision": profile.precision, "order": "perturb-first"}
+        whole_path = _cache_path(profile, dict(what, grid=full))
+        if grid != full and set(grid) <= set(full) and whole_path.is_file():
+            r = pd.read_pickle(whole_path)
+            wanted = set(grid)
+            r = r[[(p, None if pd.isna(lv) else float(lv)) in wanted
+                   for p, lv in zip(r["perturbation"], r["level"])]].copy()
+            r["dataset"], r["method"] = name, method
+            out.append(r)
+            continue
+
+        def compute(df=df):
+            return evaluate(det_path, df, size=size, perturbations=grid, restorer=res_path,
+                            batch_size=profile.eval_batch_size, precision=profile.precision, progress=False,
+                            num_workers=profile.num_workers, seed=profile.seed)
+
+        r = _cached(profile, what, compute).copy()
+        r["dataset"] = name
+        r["method"] = method
+        out.append(r)
+    return pd.concat(out, ignore_index=True)
+
+def _nan_mean(s: pd.Series) -> float:
+    s = pd.to_numeric(s, errors="coerce")
+    return float(s.mean()) if s.notna().any() else math.nan
+
+#: IMDL-BenCo's aggregation beside ours in every sweep table: ``<metric>_benco`` is the mean over EVERY image
+#: with an authentic image scored 0 (:func:`paper_repro.metrics.benco_mean`); ``f1`` / ``iou`` / ``auc`` are
+#: means over the tampered images only (authentic images have no tampered pixel to find).
+BENCO_METRICS = ("f1_benco", "iou_benco")
+
+def tidy_sweep(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou", "auc") + BENCO_METRICS,
+               by: Sequence[str] = ("method",)) -> pd.DataFrame:
+    """Per-image sweep results -> tidy rows (see the module docstring): per level, per-sweep means
+    (``level`` NaN), the overall perturbed ``mean``, and a ``dataset="mean"`` block when there are
+    several datasets. Means are over tampered images (nan-aware), except ``f1_benco`` / ``iou_benco``
+    (:data:`BENCO_METRICS`): IMDL-BenCo's mean over every image, authentic ones counted as 0."""
+    from ..metrics import benco_mean
+
+    results = results.reset_index(drop=True)
+    tampered = results["tampered"].astype(bool) if "tampered" in results.columns else pd.Series(True, index=results.index)
+    metrics = [m for m in metrics if m in results.columns or (m.endswith("_benco") and m[:-6] in results.columns)]
+    by = list(by)
+    rows = []
+    for keys, g_all in results.groupby(by + ["dataset"], sort=False, dropna=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        base = dict(zip(by + ["dataset"], keys))
+        g = g_all[tampered.loc[g_all.index]]
+        if g.empty:
+            continue
+        per_level = []
+        for (pert, lv), gg_all in g_all.groupby(["perturbation", "level"], sort=False, dropna=False):
+            gg = gg_all[tampered.loc[gg_all.index]]
+            for m in metrics:
+                if m.endswith("_benco"):
+                    value, n = benco_mean(gg_all, m[:-6]), len(gg_all)
+                else:
+                    value, n = _nan_mean(gg[m]), int(gg[m].notna().sum())
+                per_level.append(dict(base, perturbation=pert, level=lv, metric=m, value=value, n_images=n))
+        rows += per_level
+        pl = pd.DataFrame(per_level)
+        n_img = int(g["image"].nunique()) if "image" in g.columns else len(g)
+        for m in metrics:
+            pm = pl[(pl["metric"] == m) & (pl["perturbation"] != "clean")]
+            clean = pl[(pl["metric"] == m) & (pl["perturbation"] == "clean")]
+            for pert in ("brightness", "contrast"):
+                sub = pm[pm["perturbation"] == pert]
+                if len(sub):  # as the paper's Tables 2-3 "mean": the clean column and the sweep's levels
+                    vals = pd.concat([clean["value"], sub["value"]])
+                    rows.append(dict(base, perturbation=pert, level=math.nan, metric=m, value=_nan_mean(vals),
+                                     n_images=n_img))
+            if len(pm):
+                rows.append(dict(base, perturbation="mean", level=math.nan, metric=m, value=_nan_mean(pm["value"]),
+                                 n_images=n_img))
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    if out["dataset"].nunique() > 1:
+        keys = by + ["perturbation", "level", "metric"]
+        mean = (out.assign(_lv=out["level"].fillna(-999.0))
+                .groupby(by + ["perturbation", "_lv", "metric"], sort=False, dropna=False)
+                .agg(value=("value", "mean"), n_images=("n_images", "sum"), level=("level", "first"))
+                .reset_index().drop(columns="_lv"))
+        mean["dataset"] = "mean"
+        out = pd.concat([out, mean[keys + ["dataset", "value", "n_images"]]], ignore_index=True)
+    out["level"] = out["level"].astype(float)
+    return out
+
+def _restoration_scores(profile, restorer: str, grid) -> pd.DataFrame:
+    from ..evaluate import restoration_scores
+
+    profile = _profiles.get(profile)
+    _, _, evals = datasets_for(profile)
+    path, rid = _model_ref(profile, restorer)
+    out = []
+    for name, df in evals.items():
+        what = {"kind": "restoration", "res": rid, "data": _fingerprint(df), "grid": grid,
+                "size": list(profile.size), "round8": True}
+
+        def compute(df=df):
+            return restoration_scores(path, df, perturbations=grid, size=profile.size,
+                                      batch_size=profile.eval_batch_size, progress=False,
+                                      num_workers=profile.num_workers, seed=profile.seed)
+
+        r = _cached(profile, what, compute).copy()
+        r["dataset"], r["method"] = name, restorer
+        out.append(r)
+    return pd.concat(out, ignore_index=True)
+
+def _tidy_restoration(scores: pd.DataFrame, by_manipulation: bool = True) -> pd.DataFrame:
+    """Restoration scores of tampered images -> tidy rows of metric ``psnr`` / ``ssim`` inside the tampered
+    region (per level, plus ``mean`` over the levels), per manipulation (and ``all``)."""
+    s = scores[scores["label"].astype(int) == 1].copy()
+    s["psnr_tampered"] = s["psnr_tampered"].clip(upper=100.0)
+    s["manipulation"] = [m if isinstance(m, str) and m else "tampered" for m in s["manipulation"]]
+    groups = [s.assign(manipulation="all")]
+    if by_manipulation:
+        groups.insert(0, s)
+    rows = []
+    for g in groups:
+        for (method, ds, manip), gg in g.groupby(["method", "dataset", "manipulation"], sort=False):
+            per = []
+            for (pert, lv), x in gg.groupby(["perturbation", "level"], sort=False):
+                for m, col in (("psnr", "psnr_tampered"), ("ssim", "ssim_tampered")):
+                    per.append(dict(method=method, dataset=ds, manipulation=manip, perturbation=pert, level=lv,
+                                    metric=m, value=_nan_mean(x[col]), n_images=int(x[col].notna().sum())))
+            rows += per
+            pl = pd.DataFrame(per)
+            for m in ("psnr", "ssim"):
+                rows.append(dict(method=method, dataset=ds, manipulation=manip, perturbation="mean", level=math.nan,
+                                 metric=m, value=_nan_mean(pl.loc[pl["metric"] == m, "value"]),
+                                 n_images=int(gg["image"].nunique())))
+    out = pd.DataFrame(rows)
+    out["level"] = out["level"].astype(float)
+    return out
