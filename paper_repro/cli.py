@@ -9,6 +9,11 @@
 - ``paper-repro predict IMAGE... --checkpoint final.pt [--restorer final.pt] [--out DIR]``: probability map,
   binary mask and overlay PNGs at each image's size, plus the image-level score and disturbance class.
 - ``paper-repro bench ...``: see :mod:`paper_repro.bench`.
+- ``paper-repro verify --profile cpu``: compare a run's tables and checkpoints with the committed reference run
+  (``reference/<profile>/``, :mod:`paper_repro.reference`); also run at the end of ``reproduce``.
+- ``paper-repro reference --profile cpu``: copy a finished run into ``reference/<profile>/`` (tables, figures of
+  numbers, executed notebooks without dataset pixels, manifest).
+- ``paper-repro results [--write-readme]``: the README's Results section, generated from ``reference/cpu/``.
 
 User errors (missing files, unreadable images or checkpoints, unknown datasets) print one line and exit 2.
 """
@@ -164,8 +169,11 @@ def cmd_reproduce(args) -> int:
         print(f"[run ] {nb.name} -> {target}", flush=True)
         t0 = time.time()
         try:
+            # the kernel's own log (a TCP notice at start, a KeyboardInterrupt line at shutdown) is not ours to show:
+            # errors in a cell still stop the run with their traceback
             pm.execute_notebook(str(nb), str(target), parameters={"profile": args.profile, "data_root": data_root},
-                                cwd=str(folder), progress_bar=False, kernel_name=args.kernel)
+                                cwd=str(folder), progress_bar=False, kernel_name=args.kernel,
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         except PapermillExecutionError as e:
             status["failed"] = {"notebook": nb.name, "cell_index": e.cell_index, "exec_count": e.exec_count,
                                 "ename": e.ename, "evalue": e.evalue, "output": str(target)}
@@ -186,6 +194,49 @@ def cmd_reproduce(args) -> int:
         _write_status(status_path, status)
         print(f"[done] {nb.name} in {time.time() - t0:.1f}s", flush=True)
     print(f"all {len(nbs)} notebooks finished for profile {args.profile!r}; executed copies in {out}")
+    from .reference import REFERENCE_ROOT, verify
+
+    if args.notebooks is None and (project_root() / REFERENCE_ROOT / args.profile / "manifest.json").is_file():
+        return verify(args.profile)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    """Compare this run of a profile with its committed reference run."""
+    from .reference import verify
+
+    return verify(args.profile, reference=args.reference, atol=args.atol, rtol=args.rtol)
+
+
+def cmd_reference(args) -> int:
+    """Copy a finished run into the reference folder."""
+    from .profiles import project_root
+    from .reference import write_reference
+
+    status = project_root() / "runs" / args.profile / "status.json"
+    if not status.is_file():
+        raise CliError(f"no finished run of profile {args.profile!r} ({status} not found): run "
+                       f"`paper-repro reproduce --profile {args.profile}` first")
+    dest = write_reference(args.profile, dest=args.out)
+    size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+    print(f"reference run of {args.profile!r} written to {dest} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_results(args) -> int:
+    """Print the README's Results section generated from a reference folder, or write it into the README."""
+    from .profiles import project_root
+    from .reference import REFERENCE_ROOT, update_readme, results_markdown
+
+    ref = Path(args.reference) if args.reference else project_root() / REFERENCE_ROOT / "cpu"
+    if not (ref / "manifest.json").is_file():
+        raise CliError(f"{ref}: not a reference run (no manifest.json)")
+    if args.write_readme:
+        readme = project_root() / "README.md"
+        current, generated = update_readme(readme, ref, write=True)
+        print(f"{readme}: Results section {'unchanged' if current == generated else 'rewritten'}")
+    else:
+        print(results_markdown(ref), end="")
     return 0
 
 
@@ -507,6 +558,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="interrupt training after N batches, as a kill would (to check that a rerun resumes)")
     t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("verify", help="compare a run with the committed reference run")
+    v.add_argument("--profile", default="cpu", choices=PROFILES)
+    v.add_argument("--reference", default=None, help="reference folder (default: reference/<profile>/)")
+    v.add_argument("--atol", type=float, default=0.02, help="absolute tolerance per table cell (default 0.02)")
+    v.add_argument("--rtol", type=float, default=0.02, help="relative tolerance per table cell (default 0.02)")
+    v.set_defaults(func=cmd_verify)
+
+    f = sub.add_parser("reference", help="copy a finished run into reference/<profile>/")
+    f.add_argument("--profile", default="cpu", choices=PROFILES)
+    f.add_argument("--out", default=None, help="destination (default: reference/<profile>/)")
+    f.set_defaults(func=cmd_reference)
+
+    s = sub.add_parser("results", help="the README's Results section, from a reference run")
+    s.add_argument("--reference", default=None, help="reference folder (default: reference/cpu/)")
+    s.add_argument("--write-readme", action="store_true", help="write it into README.md between its marks")
+    s.set_defaults(func=cmd_results)
 
     b = sub.add_parser("bench", help="speed / memory benchmark (paper_repro.bench)")
     b.add_argument("--profile", default="smoke", choices=PROFILES)

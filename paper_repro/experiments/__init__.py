@@ -9,6 +9,9 @@ Notebooks call these and only show, plot and save what they return. One module p
   (:func:`sweep_results`, :func:`tidy_sweep`);
 - :mod:`~paper_repro.experiments.tables`: one function per results table (Tables 1-8, the method
   comparison, the lever table) and the display reshapes (:func:`summarize`, :func:`wide`);
+- :mod:`~paper_repro.experiments.intervals`: bootstrap intervals of every row and paired differences from a
+  table's reference row (``ci_low`` / ``ci_high``, ``vs_ref`` ...);
+- :mod:`~paper_repro.experiments.claims`: a verdict per comparative claim (:func:`claims_table`);
 - :mod:`~paper_repro.experiments.paper_view`: the published numbers beside ours (``paper`` / ``diff``);
 - :mod:`~paper_repro.experiments.figures`: arrays and frames for the notebooks' plots;
 - :mod:`~paper_repro.experiments.identity`: the content hashes that key the caches.
@@ -19,7 +22,9 @@ the columns :data:`TIDY_COLUMNS`::
     method, dataset, manipulation, perturbation, level, metric, value, n_images, paper, diff
 
 plus the ablation's own column(s) (``dwfel``/``contrastive``, ``wavelet``, ``restoration``,
-``attention``, ``loss``). Conventions (the vocabulary of :mod:`paper_repro.paper`):
+``attention``, ``loss``), the budget each row was trained at (``steps``, ``params``, ``encoder``) and its
+uncertainty (``ci_low`` / ``ci_high``: 95 % bootstrap interval over the test images; ``vs_ref`` /
+``vs_ref_low`` / ``vs_ref_high``: the paired difference from the table's reference row). Conventions (the vocabulary of :mod:`paper_repro.paper`):
 
 - ``perturbation`` ``clean`` / ``brightness`` / ``contrast`` with ``level`` = alpha (``I + alpha``) or
   beta (``beta * I``); aggregate rows have ``level`` NaN: ``brightness`` / ``contrast`` = mean over the
@@ -33,16 +38,19 @@ plus the ablation's own column(s) (``dwfel``/``contrastive``, ``wavelet``, ``res
 """
 from __future__ import annotations
 
+from .claims import CLAIMS, Claim, claims_table
 from .figures import (compare_examples, data_overview, dataset_stats, embedding_separation, examples,
                       mask_stats, perturbation_examples)
 from .paper_view import TIDY_COLUMNS, paper_baselines, paper_comparison, paper_view
-from .runs import RUNS, Run, checkpoint, load, profile_for, train_or_load, training_history
+from .intervals import INTERVAL_COLUMNS, add_intervals
+from .runs import RUNS, SEED_RUNS, Run, checkpoint, load, profile_for, run_budget, train_or_load, training_history
 from .splits import SPLIT_TEST_FRACTION, datasets_for
 from .sweeps import BENCO_METRICS, ablation_grid, sweep_results, tidy_sweep
-from .tables import (METHODS, REFERENCE, convention_table, disturbance_accuracy, lever_results, method_comparison,
-                     method_sweeps, summarize, table1_restoration, table4_modules, table5_wavelets,
-                     table6_restoration_onoff, table7_attention, table8_forensic_loss, tables23_sweeps,
-                     versus_reference, wide)
+from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_RESTORER, convention_table,
+                     disturbance_accuracy, lever_results, method_comparison, method_sweeps,
+                     restoration_vs_augmentation, seed_noise, summarize, table1_restoration, table4_modules,
+                     table5_wavelets, table6_restoration_onoff, table7_attention, table8_forensic_loss,
+                     tables23_sweeps, versus_reference, wide)
 
 __all__ = [
     "TIDY_COLUMNS", "RUNS", "Run", "SPLIT_TEST_FRACTION", "profile_for", "datasets_for", "train_or_load",
@@ -52,4 +60,6 @@ __all__ = [
     "method_comparison", "examples", "compare_examples", "paper_comparison", "paper_baselines",
     "embedding_separation", "data_overview", "dataset_stats", "mask_stats", "perturbation_examples",
     "BENCO_METRICS", "REFERENCE", "ablation_grid", "convention_table", "lever_results", "versus_reference",
+    "CLAIMS", "Claim", "claims_table", "INTERVAL_COLUMNS", "add_intervals", "SEED_RUNS", "run_budget",
+    "BUDGET_COLUMNS", "TABLE_DETECTOR", "TABLE_RESTORER", "restoration_vs_augmentation", "seed_noise",
 ]

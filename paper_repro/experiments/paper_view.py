@@ -100,13 +100,17 @@ def paper_view(tidy: pd.DataFrame, metric: str, index: Sequence[str] = ("method"
 def paper_comparison(tidy: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """The rows of a table function's output that have a published counterpart: ``method`` (+ the table's
     own columns), ``dataset``, ``manipulation``, ``condition`` (``clean``, ``alpha=+0.5``, ``beta=2``, ``mean``,
-    ``brightness mean`` ...), ``metric``, ``ours``, ``paper``, ``diff`` (= ours - paper)."""
+    ``brightness mean`` ...), ``metric``, ``ours`` (with ``ci_low`` / ``ci_high`` where the table has them),
+    ``paper``, ``diff`` (= ours - paper)."""
     t = tidy[tidy["paper"].notna()].copy()
     if metrics is not None:
         t = t[t["metric"].isin(list(metrics))]
     t["condition"] = [_condition(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
-    own = [c for c in t.columns if c not in TIDY_COLUMNS and c not in ("condition",)]
-    cols = ["method", *own, "dataset", "manipulation", "condition", "metric", "value", "paper", "diff"]
+    shown_elsewhere = ("condition", "ci_low", "ci_high", "vs_ref", "vs_ref_low", "vs_ref_high", "steps", "params",
+                       "encoder", "extra_steps")
+    own = [c for c in t.columns if c not in TIDY_COLUMNS and c not in shown_elsewhere]
+    ci = [c for c in ("ci_low", "ci_high") if c in t.columns]
+    cols = ["method", *own, "dataset", "manipulation", "condition", "metric", "value", *ci, "paper", "diff"]
     return t[cols].rename(columns={"value": "ours"}).reset_index(drop=True)
 
 def paper_baselines(tables: Sequence[str] = ("table2", "table3"), metric: str = "f1") -> pd.DataFrame:

@@ -24,7 +24,13 @@ from .splits import datasets_for
 @dataclass(frozen=True)
 class Run:
     """A named training run: ``model`` at ``stage`` with ``model_cfg`` (on top of the profile's) and
-    ``loss_cfg``; ``init_from`` names the run whose ``final.pt`` initialises it (MPC stage 2)."""
+    ``loss_cfg``; ``init_from`` names the run whose ``final.pt`` initialises it (MPC stage 2).
+
+    ``budget``: ``"table"`` (the budget every row of a comparison table gets) or ``"main"`` (the shipped
+    models, :attr:`Profile.main_budget <paper_repro.profiles.Profile>`); ``seed``: a training seed other than
+    the profile's (weights' initialisation and batch order; the split and the data stay the profile's);
+    ``augment``: disturb the detector's training images with brightness / contrast (``True``, the restorer's
+    training distribution), never (``False``) or as the profile says (``None``)."""
 
     model: str
     stage: str
@@ -32,18 +38,32 @@ class Run:
     loss_cfg: dict = field(default_factory=dict)
     init_from: str | None = None
     label: str = ""
+    budget: str = "table"
+    seed: int | None = None
+    augment: bool | None = None
 
-#: Every model the notebooks train, by key (= its folder under ``profile.checkpoints_dir``). Nothing is
-#: trained twice: e.g. Table 5's Haar row *is* ``reconwave`` and Table 7's Swin row *is* ``restorer``.
+
+#: Every model the notebooks train, by key (= its folder under ``profile.checkpoints_dir``). ``reconwave`` and
+#: ``restorer`` are the shipped models (``main`` budget: Tables 1-3 and 6, ``predict``); every row of the
+#: comparison tables (4, 5, 7, 8, the method comparison and the restoration-or-augmentation study) is trained at
+#: the ``table`` budget, its reference row included (``reconwave-table``, ``restorer-table``).
 RUNS: dict[str, Run] = {
-    "reconwave": Run("reconwave", "detector", label="ReConWave-Net (DWFEL + contrastive, Haar)"),
+    "reconwave": Run("reconwave", "detector", label="ReConWave-Net detector, shipped (DWFEL + contrastive, Haar)",
+                     budget="main"),
+    "restorer": Run("restorer", "restorer", label="ReConWave-Net restorer, shipped (Swin, forensic loss)",
+                    budget="main"),
+    "reconwave-table": Run("reconwave", "detector", label="ReConWave-Net detector (DWFEL + contrastive, Haar)"),
+    "reconwave-table-seed1": Run("reconwave", "detector", label="ReConWave-Net detector, training seed 1", seed=1),
+    "reconwave-table-seed2": Run("reconwave", "detector", label="ReConWave-Net detector, training seed 2", seed=2),
+    "reconwave-table-augmented": Run("reconwave", "detector", augment=True,
+                                     label="ReConWave-Net detector trained on disturbed images"),
     "reconwave-plain": Run("reconwave", "detector", {"dwfel": False, "contrastive": False}, label="U-Net baseline"),
     "reconwave-dwfel": Run("reconwave", "detector", {"dwfel": True, "contrastive": False}, label="+ DWFEL"),
     "reconwave-contrastive": Run("reconwave", "detector", {"dwfel": False, "contrastive": True},
                                  label="+ contrastive"),
     "reconwave-sym4": Run("reconwave", "detector", {"wavelet": "sym4"}, label="ReConWave-Net, Symlet-4"),
     "reconwave-bior4.4": Run("reconwave", "detector", {"wavelet": "bior4.4"}, label="ReConWave-Net, biorthogonal 4.4"),
-    "restorer": Run("restorer", "restorer", label="restorer (Swin, forensic loss)"),
+    "restorer-table": Run("restorer", "restorer", label="restorer (Swin, forensic loss)"),
     "restorer-vit": Run("restorer", "restorer", {"attention": "vit"}, label="restorer (ViT)"),
     "restorer-deformable": Run("restorer", "restorer", {"attention": "deformable"}, label="restorer (deformable)"),
     "restorer-l1": Run("restorer", "restorer", loss_cfg={"forensic": False}, label="restorer (plain L1 loss)"),
@@ -53,13 +73,17 @@ RUNS: dict[str, Run] = {
     "mpc": Run("mpc-finetune", "finetune", init_from="mpc-pretrain", label="MPC stage 2 (frozen backbone + head)"),
 }
 
+#: The reference configuration trained with several seeds: their spread is the training noise of the tables.
+SEED_RUNS = ("reconwave-table", "reconwave-table-seed1", "reconwave-table-seed2")
+
+
 def profile_for(profile="smoke", data_root=None, **overrides) -> _profiles.Profile:
     """The notebooks' parameters -> a :class:`~paper_repro.profiles.Profile` (``data_root`` when given)."""
     if data_root not in (None, ""):
         overrides["data_root"] = data_root
     return _profiles.get(profile, **overrides)
 
-_CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json")
+_CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json", "budget.json")
 
 def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
           schedule: dict) -> dict:
@@ -102,7 +126,8 @@ def _keep_authentic(df: pd.DataFrame, fraction: float, seed: int) -> pd.DataFram
 
 def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = None, stage: str | None = None,
                   loss_cfg: dict | None = None, init_from: str | os.PathLike | None = None, data=None,
-                  disturbance_cfg: dict | None = None, force: bool = False) -> Path:
+                  disturbance_cfg: dict | None = None, force: bool = False, budget: str = "table",
+                  seed: int | None = None) -> Path:
     """Train ``model_name`` once and return ``profile.checkpoints_dir/<key>/final.pt``.
 
     The run's *spec* (model + profile configuration, loss, schedule, image size, seed, a fingerprint of the
@@ -111,10 +136,13 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     ``force=True``) removes the folder's checkpoint files and retrains. An interrupted run resumes from
     ``last.pt`` (written after every epoch by :class:`~paper_repro.train.CheckpointResumeCallback`).
     ``data`` = ``(train_df, valid_df)`` (default :func:`datasets_for`); detector and finetune stages keep
-    ``profile.authentic_fraction`` of its authentic rows. The schedule is ``profile.stage(stage, key)`` and
+    ``profile.authentic_fraction`` of its authentic rows. The schedule is ``profile.stage(stage, budget)`` and
     the loss gets ``profile.loss_cfg(model_name, **loss_cfg)``; detector and finetune runs get
-    ``profile.detector_disturbance`` (robustness augmentation) unless ``disturbance_cfg`` is given. Per-batch training losses are
-    written to ``losses.csv`` (see :func:`training_history`).
+    ``profile.detector_disturbance`` (robustness augmentation) unless ``disturbance_cfg`` is given (``False``:
+    none). ``budget`` picks the schedule (``"table"`` or ``"main"``, see :meth:`Profile.stage
+    <paper_repro.profiles.Profile.stage>`); ``seed`` replaces the profile's training seed (initialisation and batch
+    order; the data stay those of the profile's seed). Per-batch training losses are written to ``losses.csv``
+    (see :func:`training_history`), the number of optimiser steps to ``budget.json``.
     """
     from ..data import make_dataloaders
     from ..train import MASK_STAGES, STAGES, fit, make_learner
@@ -134,8 +162,12 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         train_df = _keep_authentic(train_df, profile.authentic_fraction, profile.seed)
         if disturbance_cfg is None and profile.detector_disturbance is not None:
             disturbance_cfg = dict(profile.detector_disturbance)
+    if disturbance_cfg is False:
+        disturbance_cfg = None
+    augmented = stage in MASK_STAGES and disturbance_cfg is not None
+    train_profile = profile if seed is None or int(seed) == profile.seed else profile.replace(seed=int(seed))
     loss_cfg = profile.loss_cfg(model_name, **(loss_cfg or {}))
-    schedule = profile.stage(stage, key)
+    schedule = profile.stage(stage, budget)
     init_spec = None
     if init_from is not None:
         init_from = Path(init_from)
@@ -143,8 +175,10 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
             raise FileNotFoundError(f"train_or_load({key!r}): init_from {init_from} does not exist")
         sj = init_from.parent / "spec.json"
         init_spec = _hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
-    spec = _spec(profile, model_name, model_cfg, stage, loss_cfg,
+    spec = _spec(train_profile, model_name, model_cfg, stage, loss_cfg,
                  [_fingerprint(train_df), _fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
+    if augmented:  # only recorded when on: an empty disturbance_cfg then still differs from none
+        spec["augment"] = True
     if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
         spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
     ckdir = Path(profile.checkpoints_dir) / key
@@ -163,10 +197,11 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         spec_path.write_text(json.dumps(spec, indent=1, sort_keys=True, default=str))
 
     dls = make_dataloaders(train_df, valid_df, size=profile.size, bs=profile.batch_size,
-                           num_workers=profile.num_workers, seed=profile.seed, cache=profile.cache_images,
+                           num_workers=profile.num_workers, seed=train_profile.seed, cache=profile.cache_images,
                            policy=profile.size_policy, grid=profile.crop_grid, onthefly=onthefly, photos=photos)
-    learn = make_learner(model_name, dls, profile=profile, model_cfg=model_cfg, loss_cfg=loss_cfg, stage=stage,
-                         ckpt_dir=ckdir, quiet=True, init_from=init_from, disturbance_cfg=disturbance_cfg)
+    learn = make_learner(model_name, dls, profile=train_profile, model_cfg=model_cfg, loss_cfg=loss_cfg,
+                         stage=stage, ckpt_dir=ckdir, quiet=True, init_from=init_from,
+                         disturbance_cfg=disturbance_cfg)
     fit(learn, **schedule)
     if not final.is_file() and (rank_distrib() == 0 or not learn.fit_completed):
         raise RuntimeError(f"train_or_load({key!r}): training did not finish ({final} missing); "
@@ -174,6 +209,9 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     losses = [float(v) for v in getattr(learn.recorder, "losses", [])]
     if rank_distrib() == 0:
         pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}).to_csv(ckdir / "losses.csv", index=False)
+        steps = int(schedule["epochs"]) * int(learn.train_batches())
+        (ckdir / "budget.json").write_text(json.dumps({"steps": steps, "epochs": int(schedule["epochs"]),
+                                                       "batch_size": int(profile.batch_size)}))
     return final
 
 def checkpoint(profile, key: str) -> Path:
@@ -182,7 +220,27 @@ def checkpoint(profile, key: str) -> Path:
         raise KeyError(f"unknown run {key!r}; runs: {', '.join(RUNS)}")
     run = RUNS[key]
     init = checkpoint(profile, run.init_from) if run.init_from else None
-    return train_or_load(profile, key, run.model, run.model_cfg, run.stage, run.loss_cfg, init_from=init)
+    disturbance = None if run.augment is None else ({} if run.augment else False)
+    return train_or_load(profile, key, run.model, run.model_cfg, run.stage, run.loss_cfg, init_from=init,
+                         disturbance_cfg=disturbance, budget=run.budget, seed=run.seed)
+
+
+def run_budget(profile, key: str) -> dict:
+    """What run ``key`` cost: ``steps`` (its own optimiser steps: an MPC head's, not its pretraining's), ``params`` (all
+    parameters of the trained model) and ``encoder`` (``scratch`` or the pretrained encoder's name). A model
+    that is not trained (the all-tampered reference, the classical correction) has ``steps`` 0."""
+    from ..train import load_model
+
+    if key not in RUNS:
+        return {"steps": 0, "params": 0, "encoder": "none"}
+    path = checkpoint(profile, key)
+    spec = json.loads((path.parent / "spec.json").read_text())
+    bj = path.parent / "budget.json"
+    steps = (json.loads(bj.read_text())["steps"] if bj.is_file()
+             else int(spec["schedule"].get("max_steps") or 0))
+    model = load_model(path)
+    return {"steps": int(steps), "params": int(sum(p.numel() for p in model.parameters())),
+            "encoder": str(spec["model_cfg"].get("encoder", "scratch"))}
 
 def load(profile, key: str, device="cpu"):
     """The trained model of run ``key`` (eval mode); see :func:`checkpoint`."""

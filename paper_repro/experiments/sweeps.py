@@ -186,12 +186,19 @@ def _restoration_scores(profile, restorer: str, grid) -> pd.DataFrame:
         out.append(r)
     return pd.concat(out, ignore_index=True)
 
-def _tidy_restoration(scores: pd.DataFrame, by_manipulation: bool = True) -> pd.DataFrame:
-    """Restoration scores of tampered images -> tidy rows of metric ``psnr`` / ``ssim`` inside the tampered
-    region (per level, plus ``mean`` over the levels), per manipulation (and ``all``)."""
+def restoration_per_image(scores: pd.DataFrame) -> pd.DataFrame:
+    """The tampered images' restoration scores as the tables average them: PSNR capped at 100 dB (an exact
+    restoration is infinite), ``manipulation`` ``tampered`` where a dataset does not name it."""
     s = scores[scores["label"].astype(int) == 1].copy()
     s["psnr_tampered"] = s["psnr_tampered"].clip(upper=100.0)
     s["manipulation"] = [m if isinstance(m, str) and m else "tampered" for m in s["manipulation"]]
+    return s
+
+
+def _tidy_restoration(scores: pd.DataFrame, by_manipulation: bool = True) -> pd.DataFrame:
+    """Restoration scores of tampered images -> tidy rows of metric ``psnr`` / ``ssim`` inside the tampered
+    region (per level, plus ``mean`` over the levels), per manipulation (and ``all``)."""
+    s = restoration_per_image(scores)
     groups = [s.assign(manipulation="all")]
     if by_manipulation:
         groups.insert(0, s)

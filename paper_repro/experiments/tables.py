@@ -17,11 +17,12 @@ from .. import paper as _paper
 from .. import perturb as P
 from .. import profiles as _profiles
 from .identity import _fingerprint
+from .intervals import RESTORATION_COLUMNS, add_intervals
 from .paper_view import _attach_paper, _order
-from .runs import _instantiate, _model_ref
+from .runs import SEED_RUNS, _instantiate, _model_ref, run_budget
 from .splits import datasets_for
-from .sweeps import (_cached, _grid, _paper_grid, _restoration_scores, _tidy_restoration, ablation_grid, sweep_results,
-                     tidy_sweep)
+from .sweeps import (_cached, _grid, _paper_grid, _restoration_scores, _tidy_restoration, ablation_grid,
+                     restoration_per_image, sweep_results, tidy_sweep)
 
 
 #: The trivial detector every results table shows beside the models: the whole image called tampered
@@ -29,29 +30,49 @@ from .sweeps import (_cached, _grid, _paper_grid, _restoration_scores, _tidy_res
 REFERENCE = "all-tampered"
 
 
+#: The columns every comparison table carries so that a reader sees what each row cost.
+BUDGET_COLUMNS = ("steps", "params", "encoder")
+
+
+def _budget(profile, t: pd.DataFrame, run: str | None) -> pd.DataFrame:
+    """``t`` with :data:`BUDGET_COLUMNS` of the trained run ``run`` (all-tampered / untrained: steps 0)."""
+    b = run_budget(profile, run) if run else {"steps": 0, "params": 0, "encoder": "none"}
+    return t.assign(**{c: b[c] for c in BUDGET_COLUMNS})
+
+
 def _sweep_table(profile, variants: dict[str, dict], table: str | Sequence[str], extra: Sequence[str],
-                 grid=None, reference: bool = True) -> pd.DataFrame:
+                 grid=None, reference: bool = True, reference_row: str | None = None,
+                 budget_of: str = "detector", rename: dict[str, str] | None = None) -> pd.DataFrame:
     """Shared body of the F1/IoU tables: ``variants`` = ``{method: {"detector", "restorer", **extra}}``; with
-    ``reference`` the all-tampered detector (:data:`REFERENCE`, extra columns ``"reference"``) is appended."""
+    ``reference`` the all-tampered detector (:data:`REFERENCE`, extra columns ``"reference"``) is appended.
+    Every row gets its bootstrap interval and, with ``reference_row`` (a method of ``variants``), its paired
+    difference from that row (:func:`~paper_repro.experiments.intervals.add_intervals`); the budget columns
+    come from each variant's ``budget_of`` run; ``rename`` maps our method names to the paper's rows."""
+    profile = _profiles.get(profile)
     if reference:
         variants = {**variants, REFERENCE: dict(detector=REFERENCE, restorer=None, **{c: "reference" for c in extra})}
-    parts = []
+    parts, per_image = [], []
     for method, v in variants.items():
         res = sweep_results(profile, v["detector"], v.get("restorer"), method=method, grid=grid)
+        per_image.append(res)
         t = tidy_sweep(res)
         for c in extra:
             t[c] = v.get(c)
-        parts.append(t)
+        run = v.get(budget_of)
+        parts.append(_budget(profile, t, run if run != REFERENCE else None))
     out = pd.concat(parts, ignore_index=True)
     out["manipulation"] = "all"
-    out = _attach_paper(out, table)
+    out = add_intervals(out, pd.concat(per_image, ignore_index=True), reference=reference_row,
+                        n_resamples=profile.n_bootstrap, seed=profile.seed)
+    out = _attach_paper(out, table, rename_methods=rename)
     return _order(out, extra)
+
 
 def tables23_sweeps(profile, restore: bool = True, detector: str = "reconwave", restorer: str = "restorer",
                     reference: bool = True) -> pd.DataFrame:
-    """ReConWave-Net Tables 2 (brightness) and 3 (contrast): F1 / IoU of the detector per evaluation set over
-    the profile's alpha and beta grids, clean included, with per-sweep and overall averages (and a
-    ``dataset="mean"`` block over datasets). ``restore=True`` puts the trained restorer in front
+    """ReConWave-Net Tables 2 (brightness) and 3 (contrast): F1 / IoU of the shipped detector per evaluation set
+    over the profile's alpha and beta grids, clean included, with per-sweep and overall averages (and a
+    ``dataset="mean"`` block over datasets). ``restore=True`` puts the shipped restorer in front
     (``method`` = ``reconwave+restorer``), ``False`` feeds the perturbed image straight to the detector.
     Extra column ``restoration``. ``reference`` appends the all-tampered rows (pass ``False`` to one of two
     calls whose tables are concatenated, so they appear once)."""
@@ -62,38 +83,104 @@ def tables23_sweeps(profile, restore: bool = True, detector: str = "reconwave", 
                                   + _paper.PARTIAL_TABLES["reconwave/table3"])
     return out
 
+
+#: Table 4 / 5 / the method comparison's reference row: ReConWave-Net's detector at the table budget; its
+#: paper row is ``reconwave``.
+TABLE_DETECTOR = "reconwave-table"
+#: Table 7 / 8's reference row: the restorer (Swin, forensic loss) at the table budget (paper row ``restorer``).
+TABLE_RESTORER = "restorer-table"
+
+
 def table4_modules(profile, restore: bool = True) -> pd.DataFrame:
     """ReConWave-Net Table 4: the detector with DWFEL and the pixel-contrastive head on/off (4 rows:
-    U-Net baseline, + DWFEL, + contrastive, both = ReConWave-Net), each trained on the same split and
-    evaluated on the robustness sweep; ``restore=True`` (default, our choice: the full system) puts the
-    trained restorer in front of every variant. Extra columns ``dwfel``, ``contrastive``."""
+    U-Net baseline, + DWFEL, + contrastive, both = ReConWave-Net), all trained at the table budget on the same
+    split, evaluated at the table's columns (clean, alpha = 0.5, beta = 2.0); ``restore=True`` (default, our
+    choice: the full system) puts the shipped restorer in front of every variant. Extra columns ``dwfel``,
+    ``contrastive``; ``vs_ref`` is each row minus the full model (``reconwave-table``)."""
     rs = "restorer" if restore else None
     variants = {
         "reconwave-plain": dict(detector="reconwave-plain", restorer=rs, dwfel=False, contrastive=False),
         "reconwave-dwfel": dict(detector="reconwave-dwfel", restorer=rs, dwfel=True, contrastive=False),
         "reconwave-contrastive": dict(detector="reconwave-contrastive", restorer=rs, dwfel=False, contrastive=True),
-        "reconwave": dict(detector="reconwave", restorer=rs, dwfel=True, contrastive=True),
+        TABLE_DETECTOR: dict(detector=TABLE_DETECTOR, restorer=rs, dwfel=True, contrastive=True),
     }
-    return _sweep_table(profile, variants, "table4", ["dwfel", "contrastive"], grid=ablation_grid(profile))
+    return _sweep_table(profile, variants, "table4", ["dwfel", "contrastive"], grid=ablation_grid(profile),
+                        reference_row=TABLE_DETECTOR, rename={TABLE_DETECTOR: "reconwave"})
+
 
 def table5_wavelets(profile, restore: bool = True) -> pd.DataFrame:
-    """ReConWave-Net Table 5: DWFEL's wavelet basis, Haar (= the ``reconwave`` run) / Symlet-4 /
-    biorthogonal 4.4, F1 / IoU over the sweep (restorer in front when ``restore``). Extra column ``wavelet``."""
+    """ReConWave-Net Table 5: DWFEL's wavelet basis, Haar (= ``reconwave-table``, Table 4's full model) /
+    Symlet-4 / biorthogonal 4.4, all at the table budget, F1 / IoU at the table's columns (shipped restorer in
+    front when ``restore``). Extra column ``wavelet``; ``vs_ref`` is each row minus Haar."""
     rs = "restorer" if restore else None
-    variants = {"reconwave": dict(detector="reconwave", restorer=rs, wavelet="haar"),
+    variants = {TABLE_DETECTOR: dict(detector=TABLE_DETECTOR, restorer=rs, wavelet="haar"),
                 "reconwave-sym4": dict(detector="reconwave-sym4", restorer=rs, wavelet="sym4"),
                 "reconwave-bior4.4": dict(detector="reconwave-bior4.4", restorer=rs, wavelet="bior4.4")}
-    return _sweep_table(profile, variants, "table5", ["wavelet"], grid=ablation_grid(profile))
+    return _sweep_table(profile, variants, "table5", ["wavelet"], grid=ablation_grid(profile),
+                        reference_row=TABLE_DETECTOR, rename={TABLE_DETECTOR: "reconwave"})
+
 
 def table6_restoration_onoff(profile) -> pd.DataFrame:
-    """ReConWave-Net Table 6: the same trained detector without restoration, behind the classical
-    moment-matching correction (``restore-classical``) and behind the learned restorer. Extra column
-    ``restoration`` (``none`` / ``classical`` / ``learned``)."""
+    """ReConWave-Net Table 6: the shipped detector without restoration, behind the classical moment-matching
+    correction (``restore-classical``) and behind the shipped restorer; one detector, so the rows differ only
+    in what stands in front of it. Extra column ``restoration`` (``none`` / ``classical`` / ``learned``);
+    ``vs_ref`` is each row minus the learned restorer's."""
     variants = {"reconwave": dict(detector="reconwave", restorer=None, restoration="none"),
                 "reconwave+restore-classical": dict(detector="reconwave", restorer="restore-classical",
                                                     restoration="classical"),
                 "reconwave+restorer": dict(detector="reconwave", restorer="restorer", restoration="learned")}
-    return _sweep_table(profile, variants, "table6", ["restoration"], grid=ablation_grid(profile))
+    return _sweep_table(profile, variants, "table6", ["restoration"], grid=ablation_grid(profile),
+                        reference_row="reconwave+restorer")
+
+
+def restoration_vs_augmentation(profile) -> pd.DataFrame:
+    """Restoration against augmentation (Table 6 extended; no paper has this table): ReConWave-Net's detector
+    trained without (``reconwave-table``) and with (``reconwave-table-augmented``) brightness / contrast
+    disturbance of its training images (the restorer's training distribution), each evaluated without and
+    with the restorer (``restorer-table``, the same budget) in front, at clean and the paper's four levels
+    (alpha = +-0.5, beta = 0.7 / 2.0). Extra columns ``augmentation``, ``restoration``; ``vs_ref`` is each
+    row minus restoration alone (unaugmented detector behind the restorer)."""
+    grid = [("clean", None)] + _paper_grid()
+    variants = {
+        TABLE_DETECTOR: dict(detector=TABLE_DETECTOR, restorer=None, augmentation=False, restoration=False),
+        f"{TABLE_DETECTOR}+{TABLE_RESTORER}": dict(detector=TABLE_DETECTOR, restorer=TABLE_RESTORER,
+                                                   augmentation=False, restoration=True),
+        "reconwave-table-augmented": dict(detector="reconwave-table-augmented", restorer=None, augmentation=True,
+                                          restoration=False),
+        f"reconwave-table-augmented+{TABLE_RESTORER}": dict(detector="reconwave-table-augmented",
+                                                            restorer=TABLE_RESTORER, augmentation=True,
+                                                            restoration=True),
+    }
+    out = _sweep_table(profile, variants, "table6", ["augmentation", "restoration"], grid=grid,
+                       reference_row=f"{TABLE_DETECTOR}+{TABLE_RESTORER}")
+    out["paper"], out["diff"] = math.nan, math.nan  # the paper trains one detector: no published counterpart
+    out.attrs["paper_missing"] = "no published table: the paper does not compare restoration with augmentation"
+    return out
+
+
+def seed_noise(profile, restore: bool = True) -> pd.DataFrame:
+    """Training noise at the table budget: the reference configuration (``reconwave-table``) trained with each
+    seed of :data:`~paper_repro.experiments.runs.SEED_RUNS`, evaluated as in Table 4 (clean, alpha = 0.5,
+    beta = 2.0; shipped restorer in front when ``restore``). One row per (dataset, condition, metric): the
+    per-seed values, their ``mean`` and ``sd`` (sample standard deviation over seeds, the verdicts' noise
+    floor) and ``n_seeds``."""
+    profile = _profiles.get(profile)
+    rs = "restorer" if restore else None
+    rows = []
+    for key in SEED_RUNS:
+        t = tidy_sweep(sweep_results(profile, key, rs, method=key, grid=ablation_grid(profile)))
+        rows.append(t.assign(seed_run=key))
+    t = pd.concat(rows, ignore_index=True)
+    t = t[t["level"].notna() | (t["perturbation"] == "clean")]
+    t = t.assign(level=t["level"].fillna(-999.0))
+    w = t.pivot_table(index=["dataset", "perturbation", "level", "metric"], columns="seed_run", values="value",
+                      aggfunc="first", sort=False).reset_index()
+    w["level"] = w["level"].replace(-999.0, np.nan)
+    w.columns.name = None
+    vals = w[[k for k in SEED_RUNS if k in w.columns]]
+    w["mean"], w["sd"], w["n_seeds"] = vals.mean(axis=1), vals.std(axis=1, ddof=1), vals.notna().sum(axis=1)
+    return w
+
 
 def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
     """ReConWave-Net Table 1: PSNR / SSIM inside the tampered regions, per forgery type and disturbance
@@ -104,12 +191,17 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
     :func:`paper_repro.perturb.invert`, the ceiling of any restorer). The disturbed images are rounded to
     8 bits, as a stored photo is. Retinexformer and MSEC-Net appear with the paper's
     numbers only (``value`` NaN). ``manipulation`` ``all`` = over every tampered image."""
+    profile = _profiles.get(profile)
     grid = _paper_grid()
-    parts = [_tidy_restoration(_restoration_scores(profile, r, grid))
-             for r in ("restore-none", "restore-classical", restorer, "restore-oracle")]
-    ours = pd.concat(parts, ignore_index=True)
-    ours["method"] = ours["method"].map({"restore-none": "unrestored", "restore-classical": "classical",
-                                         restorer: "reconwave_restorer", "restore-oracle": "oracle"})
+    names = {"restore-none": "unrestored", "restore-classical": "classical", restorer: "reconwave_restorer",
+             "restore-oracle": "oracle"}
+    scores = [_restoration_scores(profile, r, grid) for r in names]
+    ours = pd.concat([_tidy_restoration(sc) for sc in scores], ignore_index=True)
+    ours["method"] = ours["method"].map(names)
+    per_image = pd.concat([restoration_per_image(sc) for sc in scores], ignore_index=True)
+    per_image["method"] = per_image["method"].map(names)
+    ours = add_intervals(ours, per_image, reference="reconwave_restorer", keys=("method", "dataset", "manipulation"),
+                         columns=RESTORATION_COLUMNS, n_resamples=profile.n_bootstrap, seed=profile.seed)
     ours = _attach_paper(ours, "table1", on=("method", "manipulation", "perturbation", "level", "metric"))
     ref = _paper.paper_numbers("reconwave", "table1")
     ref = ref[ref["method"].isin(["retinexformer", "msec_net"])]
@@ -247,38 +339,62 @@ def convention_table(profile, max_images: int | None = None, round8: Sequence[bo
 
 def _restorer_ablation(profile, variants: dict[str, dict], table: str, extra: str) -> pd.DataFrame:
     """Restoration quality (psnr/ssim in tampered regions at the paper's levels, ``manipulation="all"``) and
-    downstream F1 / IoU (``reconwave`` behind each restorer, over the sweep) of restorer variants, with the
-    all-tampered reference's F1 / IoU (``<extra>`` = ``"reference"``)."""
-    parts = []
+    downstream F1 / IoU (the shipped ``reconwave`` detector behind each restorer, at the table's columns) of
+    restorer variants trained at the table budget, with the all-tampered reference's F1 / IoU (``<extra>`` =
+    ``"reference"``). Intervals and the paired difference from :data:`TABLE_RESTORER` as in every table; the
+    budget columns are the restorers'."""
+    profile = _profiles.get(profile)
+    boot = dict(n_resamples=profile.n_bootstrap, seed=profile.seed)
+    scores, sweeps, parts = [], [], []
     for key, v in variants.items():
-        rest = _tidy_restoration(_restoration_scores(profile, key, _paper_grid()), by_manipulation=False)
-        loc = tidy_sweep(sweep_results(profile, "reconwave", key, method=key, grid=ablation_grid(profile)))
+        sc = _restoration_scores(profile, key, _paper_grid())
+        scores.append(restoration_per_image(sc))
+        res = sweep_results(profile, "reconwave", key, method=key, grid=ablation_grid(profile))
+        sweeps.append(res)
+        rest = _tidy_restoration(sc, by_manipulation=False)
+        loc = tidy_sweep(res)
         loc["manipulation"] = "all"
-        t = pd.concat([rest, loc], ignore_index=True)
-        t["method"], t[extra] = key, v[extra]
-        parts.append(t)
-    ref = tidy_sweep(sweep_results(profile, REFERENCE, None, method=REFERENCE, grid=ablation_grid(profile)))
-    ref = ref[ref["metric"] != "auc"].assign(manipulation="all", **{extra: "reference"})
-    parts.append(ref)
-    out = _attach_paper(pd.concat(parts, ignore_index=True), table)
+        rest["method"], loc["method"] = key, key
+        parts.append((_budget(profile, rest, key).assign(**{extra: v[extra]}),
+                      _budget(profile, loc, key).assign(**{extra: v[extra]})))
+    ref_res = sweep_results(profile, REFERENCE, None, method=REFERENCE, grid=ablation_grid(profile))
+    ref = tidy_sweep(ref_res)
+    ref = _budget(profile, ref[ref["metric"] != "auc"], None).assign(manipulation="all", **{extra: "reference"})
+    rest = add_intervals(pd.concat([r for r, _ in parts], ignore_index=True), pd.concat(scores, ignore_index=True),
+                         reference=TABLE_RESTORER, keys=("method", "dataset", "manipulation"),
+                         columns=RESTORATION_COLUMNS, **boot)
+    loc = add_intervals(pd.concat([lo for _, lo in parts] + [ref], ignore_index=True),
+                        pd.concat(sweeps + [ref_res], ignore_index=True), reference=TABLE_RESTORER, **boot)
+    out = _attach_paper(pd.concat([rest, loc], ignore_index=True), table, rename_methods={TABLE_RESTORER: "restorer"})
     return _order(out, [extra])
 
+
 def table7_attention(profile) -> pd.DataFrame:
-    """ReConWave-Net Table 7: the restorer's bottleneck attention, Swin (= ``restorer``) / ViT /
-    deformable: PSNR / SSIM in tampered regions and the detector's downstream F1 / IoU. Extra column
-    ``attention``."""
-    return _restorer_ablation(profile, {"restorer": {"attention": "swin"}, "restorer-vit": {"attention": "vit"},
+    """ReConWave-Net Table 7: the restorer's bottleneck attention, Swin (``restorer-table``) / ViT / deformable,
+    all at the table budget: PSNR / SSIM in tampered regions and the shipped detector's downstream F1 / IoU.
+    Extra column ``attention``."""
+    return _restorer_ablation(profile, {TABLE_RESTORER: {"attention": "swin"}, "restorer-vit": {"attention": "vit"},
                                         "restorer-deformable": {"attention": "deformable"}}, "table7", "attention")
 
+
 def table8_forensic_loss(profile) -> pd.DataFrame:
-    """ReConWave-Net Table 8: the restorer trained with the forensics-oriented loss (= ``restorer``) vs plain
-    L1 (``restorer-l1``): PSNR / SSIM in tampered regions and downstream F1 / IoU. Extra column ``loss``."""
-    return _restorer_ablation(profile, {"restorer": {"loss": "forensic"}, "restorer-l1": {"loss": "l1"}},
+    """ReConWave-Net Table 8: the restorer trained with the forensics-oriented loss (``restorer-table``) vs plain
+    L1 (``restorer-l1``), both at the table budget: PSNR / SSIM in tampered regions and downstream F1 / IoU.
+    Extra column ``loss``."""
+    return _restorer_ablation(profile, {TABLE_RESTORER: {"loss": "forensic"}, "restorer-l1": {"loss": "l1"}},
                               "table8", "loss")
 
-#: The four methods of the comparison: name -> (detector run, restorer run or None).
-METHODS: dict[str, tuple[str, str | None]] = {"reconwave": ("reconwave", "restorer"), "lpclnet": ("lpclnet", None),
-                                              "ncl": ("ncl", None), "mpc": ("mpc", None)}
+
+#: The four methods of the comparison, all at the table budget: name -> (detector run, restorer run or None).
+#: ReConWave-Net is its restorer and detector (the restorer trains its own table budget on top); MPC's head
+#: trains on a backbone pretrained for ``pretrain`` steps (``mpc-pretrain``).
+RECONWAVE_METHOD = f"{TABLE_DETECTOR}+{TABLE_RESTORER}"
+METHODS: dict[str, tuple[str, str | None]] = {RECONWAVE_METHOD: (TABLE_DETECTOR, TABLE_RESTORER),
+                                              "lpclnet": ("lpclnet", None), "ncl": ("ncl", None),
+                                              "mpc": ("mpc", None)}
+#: What each method trains besides its detector (the ``extra_steps`` column of the comparison).
+_EXTRA_RUNS = {RECONWAVE_METHOD: TABLE_RESTORER, "mpc": "mpc-pretrain"}
+
 
 def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = None) -> pd.DataFrame:
     """Per-image sweep results of every method in ``methods`` (default :data:`METHODS` and the all-tampered
@@ -288,12 +404,27 @@ def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = N
     return pd.concat([sweep_results(profile, d, r, method=m, grid=grid) for m, (d, r) in methods.items()],
                      ignore_index=True)
 
+
 def method_comparison(profile) -> pd.DataFrame:
     """ReConWave-Net (restorer + detector), LPCLNet, NCL and MPC (stage-1 pretraining, then the stage-2
-    head on the frozen backbone), trained on the same split and evaluated on the same sweep. ``paper`` holds
-    the papers' headline numbers where dataset / condition match (LPCLNet's clean CASIA v1 F1, ...)."""
-    out = tidy_sweep(method_sweeps(profile))
+    head on the frozen backbone), trained on the same split at the table budget with the same class weighting
+    and evaluated at the same columns; ``vs_ref`` is each row minus ReConWave-Net's
+    (``reconwave-table+restorer-table``). ``steps`` counts the
+    detector's (or MPC head's) optimiser steps, ``extra_steps`` what the method trains besides (ReConWave-Net's
+    restorer, MPC's pretraining). ``paper`` holds the papers' headline numbers where dataset / condition match
+    (LPCLNet's clean CASIA v1 F1, ...)."""
+    profile = _profiles.get(profile)
+    res = method_sweeps(profile)
+    parts = []
+    for m, g in res.groupby("method", sort=False):
+        t = tidy_sweep(g)
+        det = METHODS.get(m, (None,))[0]
+        t = _budget(profile, t, det)
+        t["extra_steps"] = run_budget(profile, _EXTRA_RUNS[m])["steps"] if m in _EXTRA_RUNS else 0
+        parts.append(t)
+    out = pd.concat(parts, ignore_index=True)
     out["manipulation"] = "all"
+    out = add_intervals(out, res, reference=RECONWAVE_METHOD, n_resamples=profile.n_bootstrap, seed=profile.seed)
     merged = None
     for paper in ("reconwave", "lpclnet"):
         try:
@@ -306,6 +437,7 @@ def method_comparison(profile) -> pd.DataFrame:
     out.attrs["paper_missing"] = " | ".join(_paper.MISSING_TABLES[k]
                                             for k in ("ncl/table", "mpc/table", "lpclnet/table"))
     return _order(out)
+
 
 def lever_results(profile) -> pd.DataFrame:
     """Which lever gave what (``benchmarks/levers.py``, written to ``<results>/levers.csv``): held-out F1 / IoU /

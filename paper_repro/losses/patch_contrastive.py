@@ -184,12 +184,14 @@ def pixel_labels(mask: torch.Tensor, grid: tuple[int, int], contour_patch_size: 
     return lab.masked_fill(up == CONTOUR, CONTOUR)
 
 
-def _bce(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _bce(logits: torch.Tensor, mask: torch.Tensor, pos_weight: float | None = None) -> torch.Tensor:
+    """BCE with logits (resized to the mask); ``pos_weight`` up-weights tampered pixels (class weighting)."""
     logits = logits.float()
     m = mask.float()
     if logits.shape[-2:] != m.shape[-2:]:
         logits = F.interpolate(logits, size=m.shape[-2:], mode="bilinear", align_corners=False)
-    return F.binary_cross_entropy_with_logits(logits, m)
+    pw = None if pos_weight is None else torch.tensor(float(pos_weight), device=logits.device)
+    return F.binary_cross_entropy_with_logits(logits, m, pos_weight=pw)
 
 
 def _check(outputs: dict, keys, who: str):
@@ -212,14 +214,16 @@ class LPCLLoss(nn.Module):
       ``max_samples`` (pixel) / ``max_patch_samples`` (patch), both our choices for memory.
     - Open in the paper, chosen here: the weights (0.1 each), ``patch_size`` in embedding pixels
       (4 = 16 image pixels at 1/4 resolution, for 512-pixel inputs; use 2 for 64-pixel inputs, else
-      tiny images have no pure tampered patch).
+      tiny images have no pure tampered patch); ``pos_weight`` (class weighting of the BCE, default none)
+      so that a comparison can weigh tampered pixels alike for every method.
     """
 
     def __init__(self, pixel_weight: float = 0.1, patch_weight: float = 0.1, temperature: float = 0.1,
                  patch_size: int = 4, max_samples: int = 1024, max_patch_samples: int = 512,
-                 pixel_contour_class: bool = False, bce_weight: float = 1.0):
+                 pixel_contour_class: bool = False, bce_weight: float = 1.0, pos_weight: float | None = None):
         super().__init__()
         self.pixel_weight, self.patch_weight, self.bce_weight = pixel_weight, patch_weight, bce_weight
+        self.pos_weight = pos_weight
         self.temperature, self.patch_size = temperature, int(patch_size)
         self.max_samples, self.max_patch_samples = max_samples, max_patch_samples
         self.pixel_contour_class = pixel_contour_class
@@ -228,7 +232,7 @@ class LPCLLoss(nn.Module):
     def forward(self, outputs: dict, mask: torch.Tensor, **extra):
         _check(outputs, ("logits", "embeddings"), "LPCLLoss")
         emb = outputs["embeddings"].float()
-        bce = _bce(outputs["logits"], mask)
+        bce = _bce(outputs["logits"], mask, self.pos_weight)
         lab = pixel_labels(mask, emb.shape[-2:], self.patch_size if self.pixel_contour_class else None)
         rel = REL_EXCLUSIVE if self.pixel_contour_class else REL_BINARY
         f, y = sample_by_class(*_flatten(emb, lab), self.max_samples)
@@ -258,23 +262,26 @@ class NCLLoss(nn.Module):
     - Patches: ``patch_size`` embedding pixels (as in :class:`LPCLLoss`); a branch whose batch has
       no negative for any anchor (e.g. branch B when no patch is purely tampered) contributes 0.
     - Weights (contrast 0.1, branch 0.5, pivot 1.0) are ours; the paper's values are not restated here.
+    - ``pos_weight`` (ours, default none) weighs tampered pixels in every BCE term (class weighting).
     """
 
     def __init__(self, contrast_weight: float = 0.1, branch_weight: float = 0.5, pivot_weight: float = 1.0,
-                 temperature: float = 0.1, patch_size: int = 4, max_samples: int = 512):
+                 temperature: float = 0.1, patch_size: int = 4, max_samples: int = 512,
+                 pos_weight: float | None = None):
         super().__init__()
         self.contrast_weight, self.branch_weight, self.pivot_weight = contrast_weight, branch_weight, pivot_weight
+        self.pos_weight = pos_weight
         self.temperature, self.patch_size, self.max_samples = temperature, int(patch_size), max_samples
 
     @fp32
     def forward(self, outputs: dict, mask: torch.Tensor, **extra):
         _check(outputs, ("logits", "logits_a", "logits_b", "embeddings_a", "embeddings_b"), "NCLLoss")
-        bce = _bce(outputs["logits"], mask)
+        bce = _bce(outputs["logits"], mask, self.pos_weight)
         la = patch_infonce(outputs["embeddings_a"], mask, self.patch_size, REL_CONTOUR_AS_TAMPERED,
                            self.temperature, self.max_samples)
         lb = patch_infonce(outputs["embeddings_b"], mask, self.patch_size, REL_CONTOUR_AS_AUTHENTIC,
                            self.temperature, self.max_samples)
-        ba, bb = _bce(outputs["logits_a"], mask), _bce(outputs["logits_b"], mask)
+        ba, bb = _bce(outputs["logits_a"], mask, self.pos_weight), _bce(outputs["logits_b"], mask, self.pos_weight)
         pm = torch.sigmoid(outputs["logits"].float())
         pa, pb = torch.sigmoid(outputs["logits_a"].float()), torch.sigmoid(outputs["logits_b"].float())
         pa = pa if pa.shape == pm.shape else F.interpolate(pa, size=pm.shape[-2:], mode="bilinear")

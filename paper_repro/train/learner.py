@@ -356,17 +356,24 @@ def _prepare_distributed(learn) -> None:
             learn.dls.to(device)
 
 
+#: Profile fields that say where a run wrote its files, not how it trained: not stored in ``final.pt``, so the
+#: same training gives the same file (and SHA-256) wherever it ran.
+_LOCAL_FIELDS = ("data_root", "results_dir", "figures_dir", "checkpoints_dir")
+
+
 def save_final_checkpoint(learn, path, metrics: dict | None = None, **info) -> Path | None:
-    """Write ``{"model_name", "model_cfg", "state_dict", "profile", "metrics", "stage", ...}`` atomically."""
+    """Write ``{"model_name", "model_cfg", "state_dict", "profile", "metrics", "stage", ...}`` atomically
+    (the profile without the machine's paths, :data:`_LOCAL_FIELDS`)."""
     if rank_distrib() != 0:
         return None
     prof = getattr(learn, "profile", None)
+    prof_dict = None if prof is None else {k: v for k, v in prof.asdict().items() if k not in _LOCAL_FIELDS}
     payload = {
         "format": FINAL_FORMAT,
         "model_name": learn.model_name,
         "model_cfg": dict(learn.model_cfg),
         "state_dict": {k: v.detach().cpu() for k, v in get_model(learn.model).state_dict().items()},
-        "profile": prof.asdict() if prof is not None else None,
+        "profile": prof_dict,
         "metrics": {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))},
         "stage": learn.stage,
         "seed": int(getattr(learn, "seed", 0)),

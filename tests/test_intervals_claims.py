@@ -1,0 +1,65 @@
+"""Intervals on tidy tables (paper_repro.experiments.intervals) and the claims' bookkeeping."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from paper_repro import experiments as E
+from paper_repro.experiments import claims as C
+from paper_repro.experiments import intervals as I
+
+
+def _per_image(method, values_by_condition, tampered=None):
+    rows = []
+    for (pert, lv), vals in values_by_condition.items():
+        for i, v in enumerate(vals):
+            rows.append(dict(method=method, dataset="d", image=f"img{i}", perturbation=pert,
+                             level=np.nan if lv is None else lv, f1=v,
+                             tampered=True if tampered is None else tampered[i]))
+    return pd.DataFrame(rows)
+
+
+def test_add_intervals_gives_each_row_its_interval_and_a_paired_difference():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.1, 0.9, 60)
+    a = _per_image("a", {("clean", None): base, ("brightness", 0.5): base - 0.2})
+    b = _per_image("b", {("clean", None): base - 0.1, ("brightness", 0.5): base - 0.3})
+    res = pd.concat([a, b], ignore_index=True)
+    tidy = pd.concat([E.tidy_sweep(a), E.tidy_sweep(b)], ignore_index=True)
+    tidy = tidy[tidy["metric"] == "f1"]
+    out = I.add_intervals(tidy, res, reference="a", n_resamples=500, seed=1)
+    for _, r in out.iterrows():
+        assert r["ci_low"] <= r["value"] <= r["ci_high"]
+    b_rows = out[out["method"] == "b"]
+    # b is exactly 0.1 below a on every image and condition: the paired difference is -0.1 with no spread
+    assert np.allclose(b_rows["vs_ref"], -0.1) and np.allclose(b_rows["vs_ref_low"], -0.1)
+    assert np.allclose(b_rows["vs_ref_high"], -0.1)
+    # the aggregate row ('brightness' = mean of clean and alpha 0.5, per image) is resampled as such
+    agg = out[(out["method"] == "a") & (out["perturbation"] == "brightness") & out["level"].isna()].iloc[0]
+    assert agg["value"] == pytest.approx(np.mean(base - 0.1))
+    assert agg["ci_low"] < agg["value"] < agg["ci_high"]
+
+
+def test_per_image_leaves_authentic_images_out_and_benco_counts_them_as_zero():
+    df = _per_image("a", {("clean", None): [0.5, np.nan, 1.0]}, tampered=[True, False, True])
+    plain = I.per_image(df, "f1").iloc[:, 0]
+    benco = I.per_image(df, "f1_benco").iloc[:, 0]
+    assert plain.mean() == pytest.approx(0.75) and benco.mean() == pytest.approx(0.5)
+
+
+def test_every_claim_names_known_runs_and_there_are_at_least_fifteen():
+    assert len(C.CLAIMS) >= 15
+    assert len({c.claim for c in C.CLAIMS}) == len(C.CLAIMS)
+    C._check_runs()
+
+
+def test_the_papers_difference_is_read_off_its_tables():
+    dwfel = next(c for c in C.CLAIMS if c.claim == "DWFEL improves F1 (clean)")
+    assert C._paper_difference(dwfel) == pytest.approx(0.475 - 0.432)  # Table 4: + DWFEL vs U-Net, clean F1
+    onoff = next(c for c in C.CLAIMS if c.claim == "restoration on beats off (alpha=0.5)")
+    assert C._paper_difference(onoff) == pytest.approx(0.659 - 0.399)  # Table 6 at alpha = 0.5
+    restorer = next(c for c in C.CLAIMS if c.claim.startswith("the restorer beats no restoration"))
+    assert C._paper_difference(restorer) == pytest.approx(31.57 - 10.86)  # the abstract's mean PSNR
+    ours_only = next(c for c in C.CLAIMS if c.claim.startswith("ReConWave-Net beats LPCLNet"))
+    assert math.isnan(C._paper_difference(ours_only))
