@@ -161,6 +161,11 @@ def cmd_reproduce(args) -> int:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .reference import git_commit
+
+    if start == 0 or not status.get("commit"):
+        status["commit"] = git_commit(project_root())  # the code the run starts from, for its manifest
+
     for nb in nbs[start:]:
         status["finished"].pop(nb.name, None)  # a later notebook reruns after an earlier one did
     for nb in nbs[start:]:

@@ -52,7 +52,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _git_commit(root: Path) -> str:
+def git_commit(root: Path) -> str:
+    """``HEAD`` of the checkout at ``root`` (``+uncommitted changes`` when tracked files differ), else ``unknown``."""
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
@@ -102,7 +103,8 @@ def data_fingerprint(frames: Iterable[pd.DataFrame], root: Path | None) -> dict:
 
 
 def run_manifest(profile, status: dict | None = None, project: Path | None = None) -> dict:
-    """What a run was: code, environment, time per notebook, checkpoint hashes and the data's fingerprint."""
+    """What a run was: code (the commit ``reproduce`` started from, recorded in its ``status.json``), environment,
+    time per notebook, checkpoint hashes and the data's fingerprint."""
     import torch
 
     from . import profiles
@@ -120,7 +122,7 @@ def run_manifest(profile, status: dict | None = None, project: Path | None = Non
         data = {"error": str(err)}
     return {
         "profile": prof.name,
-        "commit": _git_commit(project),
+        "commit": (status or {}).get("commit") or git_commit(project),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -307,7 +309,7 @@ def run_manifest_light(prof, project: Path) -> dict:
     """The environment part of :func:`run_manifest` (no hashing of data), for :func:`verify`'s side-by-side."""
     import torch
 
-    return {"commit": _git_commit(project), "python": platform.python_version(), "torch": torch.__version__,
+    return {"commit": git_commit(project), "python": platform.python_version(), "torch": torch.__version__,
             "fastai": _version("fastai"), "cpu": _cpu_model(), "threads": torch.get_num_threads()}
 
 
@@ -345,8 +347,9 @@ def results_markdown(reference: Path) -> str:
     t = ref / "tables"
     man = json.loads((ref / "manifest.json").read_text())
     out = [f"Generated from `reference/{man['profile']}/` (commit `{man['commit'][:12]}`, "
-           f"{man['date'][:10]}). Every number is on the grouped held-out CASIA v1 split (517 images, 269 tampered; "
-           "no source photo shared with training); brackets are 95 % bootstrap intervals over the test images."]
+           f"{man['date'][:10]}). Every number is on the grouped held-out CASIA v1 split (no source photo shared with "
+           "training; the tables' `n_images` say how many images each mean covers); brackets are 95 % bootstrap "
+           "intervals over those images."]
     sweeps = pd.read_csv(t / "tables2_3_sweeps.csv")
     clean = sweeps[(sweeps["perturbation"] == "clean") & (sweeps["dataset"] == "casia1")]
     rows = []

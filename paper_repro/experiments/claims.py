@@ -96,8 +96,7 @@ CLAIMS: tuple[Claim, ...] = (
     *(Claim(f"ReConWave-Net beats {name} (clean F1)", "methods", "f1", _CLEAN, (TABLE_DETECTOR, TABLE_RESTORER),
             (key, None)) for name, key in (("LPCLNet", "lpclnet"), ("NCL", "ncl"), ("MPC", "mpc"))),
     *(Claim(f"restoration beats augmentation ({n})", "augmentation", "f1", c, (TABLE_DETECTOR, TABLE_RESTORER),
-            ("reconwave-table-augmented", None), grid="paper") for n, c in (("alpha=0.5", _A05),
-                                                                             ("beta=2.0", _B20))),
+            ("reconwave-table-augmented", None)) for n, c in (("alpha=0.5", _A05), ("beta=2.0", _B20))),
 )
 
 

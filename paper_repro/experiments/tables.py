@@ -137,10 +137,10 @@ def restoration_vs_augmentation(profile) -> pd.DataFrame:
     """Restoration against augmentation (Table 6 extended; no paper has this table): ReConWave-Net's detector
     trained without (``reconwave-table``) and with (``reconwave-table-augmented``) brightness / contrast
     disturbance of its training images (the restorer's training distribution), each evaluated without and
-    with the restorer (``restorer-table``, the same budget) in front, at clean and the paper's four levels
-    (alpha = +-0.5, beta = 0.7 / 2.0). Extra columns ``augmentation``, ``restoration``; ``vs_ref`` is each
-    row minus restoration alone (unaugmented detector behind the restorer)."""
-    grid = [("clean", None)] + _paper_grid()
+    with the restorer (``restorer-table``, the same budget) in front, at the ablation tables' columns (clean,
+    alpha = +0.5, beta = 2.0). Extra columns ``augmentation``, ``restoration``; ``vs_ref`` is each row minus
+    restoration alone (unaugmented detector behind the restorer)."""
+    grid = ablation_grid(profile)
     variants = {
         TABLE_DETECTOR: dict(detector=TABLE_DETECTOR, restorer=None, augmentation=False, restoration=False),
         f"{TABLE_DETECTOR}+{TABLE_RESTORER}": dict(detector=TABLE_DETECTOR, restorer=TABLE_RESTORER,
