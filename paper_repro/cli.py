@@ -222,7 +222,7 @@ def cmd_reference(args) -> int:
     if not status.is_file():
         raise CliError(f"no finished run of profile {args.profile!r} ({status} not found): run "
                        f"`paper-repro reproduce --profile {args.profile}` first")
-    dest = write_reference(args.profile, dest=args.out)
+    dest = write_reference(args.profile, dest=args.out, note=args.note)
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
     print(f"reference run of {args.profile!r} written to {dest} ({size / 1e6:.1f} MB)")
     return 0
@@ -574,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("reference", help="copy a finished run into reference/<profile>/")
     f.add_argument("--profile", default="cpu", choices=PROFILES)
     f.add_argument("--out", default=None, help="destination (default: reference/<profile>/)")
+    f.add_argument("--note", default=None, help="a sentence for the manifest (e.g. how the run was resumed)")
     f.set_defaults(func=cmd_reference)
 
     s = sub.add_parser("results", help="the README's Results section, from a reference run")

@@ -102,7 +102,7 @@ def data_fingerprint(frames: Iterable[pd.DataFrame], root: Path | None) -> dict:
     return {"files": len(entries), "bytes": int(sum(s for _, s in entries)), "sha256": h.hexdigest()}
 
 
-def run_manifest(profile, status: dict | None = None, project: Path | None = None) -> dict:
+def run_manifest(profile, status: dict | None = None, project: Path | None = None, note: str | None = None) -> dict:
     """What a run was: code (the commit ``reproduce`` started from, recorded in its ``status.json``), environment,
     time per notebook, checkpoint hashes and the data's fingerprint."""
     import torch
@@ -135,6 +135,7 @@ def run_manifest(profile, status: dict | None = None, project: Path | None = Non
         "total_minutes": round(sum(float(v.get("seconds") or 0) for v in finished.values()) / 60.0, 1),
         "checkpoints_sha256": ckpts,
         "data": data,
+        "note": note or "",
     }
 
 
@@ -182,10 +183,12 @@ def _is_data_figure(name: str) -> bool:
     return any(fnmatch.fnmatch(name, pat) for pat in DATA_FIGURES)
 
 
-def write_reference(profile, dest: Path | None = None, project: Path | None = None, status: dict | None = None) -> Path:
+def write_reference(profile, dest: Path | None = None, project: Path | None = None, status: dict | None = None,
+                    note: str | None = None) -> Path:
     """Copy a finished run of ``profile`` into ``dest`` (default ``reference/<profile>/``): ``tables/*.csv``
     (aggregates only), ``figures/*.png`` (plots of numbers only), ``notebooks/*.ipynb`` (stripped) and
-    ``manifest.json``. Returns ``dest``."""
+    ``manifest.json`` (with ``note``: what a reader should know about how the run went, e.g. a resumed start).
+    Returns ``dest``."""
     from . import profiles
 
     prof = profiles.get(profile)
@@ -215,7 +218,7 @@ def write_reference(profile, dest: Path | None = None, project: Path | None = No
     for f in sorted(runs.glob("[0-9][0-9]_*.ipynb")):
         nb = strip_notebook(json.loads(f.read_text()), replace)
         (dest / "notebooks" / f.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    manifest = run_manifest(prof, status=status, project=project)
+    manifest = run_manifest(prof, status=status, project=project, note=note)
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return dest
 
@@ -402,7 +405,8 @@ def results_markdown(reference: Path) -> str:
     out += ["", f"**Reproduction:** `paper-repro reproduce --profile {man['profile']}` took {man.get('total_minutes')} "
             f"min on {man.get('cpu')} ({man.get('threads')} torch threads), Python {man.get('python')}, torch "
             f"{man.get('torch')}, fastai {man.get('fastai')}; per notebook (s): "
-            + ", ".join(f"{k.split('_')[0]} {round(float(v))}" for k, v in secs.items() if v is not None) + "."]
+            + ", ".join(f"{k.split('_')[0]} {round(float(v))}" for k, v in secs.items() if v is not None) + "."
+            + (f" {man['note']}" if man.get("note") else "")]
     return "\n".join(out) + "\n"
 
 

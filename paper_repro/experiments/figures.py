@@ -53,6 +53,7 @@ def examples(profile, n: int = 3, perturbation: tuple[str, float | None] = ("bri
         rows.append(row)
     return rows
 
+
 def compare_examples(profile, n: int = 2, perturbation: tuple[str, float | None] = ("brightness", -0.5),
                      methods: dict[str, tuple[str, str | None]] | None = None, dataset: str | None = None
                      ) -> list[dict]:
@@ -67,6 +68,7 @@ def compare_examples(profile, n: int = 2, perturbation: tuple[str, float | None]
         for row, e in zip(rows, ex):
             row[m] = e["prediction"]
     return rows or []
+
 
 def embedding_separation(profile, key: str = "mpc-pretrain", n_images: int = 4, n_points: int = 2000
                          ) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
@@ -124,6 +126,7 @@ def embedding_separation(profile, key: str = "mpc-pretrain", n_images: int = 4, 
     st["separation"] = st["sim_authentic"] - st["sim_tampered"]
     return rows, points, st
 
+
 def data_overview(profile) -> dict[str, pd.DataFrame]:
     """Manifests to look at: the profile's training / evaluation sources (``synthetic`` for smoke) and every
     real dataset found under the data root (each with ``attrs["report"]`` = what its adapter did)."""
@@ -146,6 +149,7 @@ def data_overview(profile) -> dict[str, pd.DataFrame]:
                     warnings.warn(f"{name}: manifest failed: {err}")
     return out
 
+
 def dataset_stats(manifests: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Counts per dataset, label (``authentic`` / ``tampered``) and manipulation."""
     rows = []
@@ -154,6 +158,7 @@ def dataset_stats(manifests: dict[str, pd.DataFrame]) -> pd.DataFrame:
             rows.append({"dataset": name, "label": "tampered" if int(lab) else "authentic", "manipulation": manip,
                          "n_images": len(g)})
     return pd.DataFrame(rows, columns=["dataset", "label", "manipulation", "n_images"])
+
 
 def mask_stats(df: pd.DataFrame, max_images: int | None = 300, seed: int = 0) -> pd.DataFrame:
     """Per tampered image (a seeded sample of at most ``max_images``): height, width and the fraction of
@@ -172,6 +177,7 @@ def mask_stats(df: pd.DataFrame, max_images: int | None = 300, seed: int = 0) ->
         rows.append({"dataset": r.get("dataset"), "manipulation": _strata(pd.DataFrame([r]))[0],
                      "height": img.shape[0], "width": img.shape[1], "mask_fraction": float(m.mean())})
     return pd.DataFrame(rows, columns=["dataset", "manipulation", "height", "width", "mask_fraction"])
+
 
 def perturbation_examples(image, alphas: Iterable[float] = P.BRIGHTNESS_ALPHAS,
                           betas: Iterable[float] = P.CONTRAST_BETAS) -> dict[str, tuple[list[dict], list[str]]]:

@@ -15,6 +15,7 @@ import pandas as pd
 def _hash(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+
 def _fingerprint(df: pd.DataFrame) -> str:
     """Machine-independent identity of a manifest: dataset, file name and label of every row."""
     names = df["dataset"].astype(str) if "dataset" in df.columns else pd.Series([""] * len(df))

@@ -20,6 +20,7 @@ from .. import perturb as P
 TIDY_COLUMNS = ["method", "dataset", "manipulation", "perturbation", "level", "metric", "value", "n_images",
                 "paper", "diff"]
 
+
 def _attach_paper(df: pd.DataFrame, table: str | Sequence[str], paper: str = "reconwave",
                   on: Sequence[str] = ("method", "dataset", "manipulation", "perturbation", "level", "metric"),
                   rename_methods: dict | None = None) -> pd.DataFrame:
@@ -64,6 +65,7 @@ def _attach_paper(df: pd.DataFrame, table: str | Sequence[str], paper: str = "re
         df.attrs["paper_notes"] = notes
     return df
 
+
 def _order(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     cols = list(extra) + [c for c in TIDY_COLUMNS if c not in extra]
     for c in cols:
@@ -71,12 +73,14 @@ def _order(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
             df[c] = math.nan if c in ("paper", "diff", "value", "level") else None
     return df[cols + [c for c in df.columns if c not in cols]].reset_index(drop=True)
 
+
 def _condition(perturbation: str, level) -> str:
     """A tidy row's condition label: ``clean`` / ``mean`` / ``typical``, ``<sweep> mean`` for a sweep's
     aggregate (level NaN), else :func:`report.level_label` (``alpha=+0.5``, ``beta=2``)."""
     if pd.isna(level):
         return perturbation if perturbation in ("clean", "mean", "typical") else f"{perturbation} mean"
     return P.level_label(perturbation, level)
+
 
 def paper_view(tidy: pd.DataFrame, metric: str, index: Sequence[str] = ("method", "manipulation"),
                dataset: str | None = None) -> pd.DataFrame:
@@ -97,6 +101,7 @@ def paper_view(tidy: pd.DataFrame, metric: str, index: Sequence[str] = ("method"
     v.columns.names = ["condition", None]
     return v.dropna(how="all")
 
+
 def paper_comparison(tidy: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """The rows of a table function's output that have a published counterpart: ``method`` (+ the table's
     own columns), ``dataset``, ``manipulation``, ``condition`` (``clean``, ``alpha=+0.5``, ``beta=2``, ``mean``,
@@ -112,6 +117,7 @@ def paper_comparison(tidy: pd.DataFrame, metrics: Sequence[str] | None = None) -
     ci = [c for c in ("ci_low", "ci_high") if c in t.columns]
     cols = ["method", *own, "dataset", "manipulation", "condition", "metric", "value", *ci, "paper", "diff"]
     return t[cols].rename(columns={"value": "ours"}).reset_index(drop=True)
+
 
 def paper_baselines(tables: Sequence[str] = ("table2", "table3"), metric: str = "f1") -> pd.DataFrame:
     """The published models' numbers as ReConWave-Net's Tables 2 and 3 report them (never re-run here):

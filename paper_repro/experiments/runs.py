@@ -73,6 +73,7 @@ RUNS: dict[str, Run] = {
     "mpc": Run("mpc-finetune", "finetune", init_from="mpc-pretrain", label="MPC stage 2 (frozen backbone + head)"),
 }
 
+
 #: The reference configuration trained with several seeds: their spread is the training noise of the tables.
 SEED_RUNS = ("reconwave-table", "reconwave-table-seed1", "reconwave-table-seed2")
 
@@ -84,6 +85,7 @@ def profile_for(profile="smoke", data_root=None, **overrides) -> _profiles.Profi
     return _profiles.get(profile, **overrides)
 
 _CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json", "budget.json")
+
 
 def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
           schedule: dict) -> dict:
@@ -104,6 +106,7 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
         spec["size_policy"], spec["crop_grid"] = profile.size_policy, profile.crop_grid
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
 
+
 def _loads(path: Path) -> bool:
     """Whether ``final.pt`` rebuilds with the current code (a code change may make a cache stale)."""
     from ..train import load_model
@@ -116,6 +119,7 @@ def _loads(path: Path) -> bool:
                       f"{err}); retraining")
         return False
 
+
 def _keep_authentic(df: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
     """``df`` with a seeded ``fraction`` of its authentic rows (``label == 0``) kept (see ``Profile.authentic_fraction``)."""
     if fraction >= 1.0 or "label" not in df.columns:
@@ -123,6 +127,7 @@ def _keep_authentic(df: pd.DataFrame, fraction: float, seed: int) -> pd.DataFram
     authentic = df["label"].astype(int) == 0
     keep = df[authentic].sample(frac=float(fraction), random_state=seed)
     return pd.concat([df[~authentic], keep]).sort_index()
+
 
 def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = None, stage: str | None = None,
                   loss_cfg: dict | None = None, init_from: str | os.PathLike | None = None, data=None,
@@ -214,6 +219,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
                                                        "batch_size": int(profile.batch_size)}))
     return final
 
+
 def checkpoint(profile, key: str) -> Path:
     """``final.pt`` of the named run :data:`RUNS[key] <RUNS>` (trained on :func:`datasets_for` if needed)."""
     if key not in RUNS:
@@ -242,11 +248,13 @@ def run_budget(profile, key: str) -> dict:
     return {"steps": int(steps), "params": int(sum(p.numel() for p in model.parameters())),
             "encoder": str(spec["model_cfg"].get("encoder", "scratch"))}
 
+
 def load(profile, key: str, device="cpu"):
     """The trained model of run ``key`` (eval mode); see :func:`checkpoint`."""
     from ..train import load_model
 
     return load_model(checkpoint(profile, key), device=device)
+
 
 def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(per_batch, per_epoch)`` training records of run ``key``: ``losses.csv`` (step, fastai's smoothed
@@ -256,6 +264,7 @@ def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
                else pd.DataFrame(columns=["step", "loss"]))
     epochs = pd.read_csv(path / "history.csv") if (path / "history.csv").is_file() else pd.DataFrame()
     return batches, epochs
+
 
 def _model_ref(profile, key):
     """A run key -> (checkpoint path, cache identity); a registered model name (``restore-none``,
@@ -270,6 +279,7 @@ def _model_ref(profile, key):
     if key in available() or key == "restore-oracle":
         return key, key
     raise KeyError(f"unknown model {key!r}: not a run ({', '.join(RUNS)}) nor a registered model")
+
 
 def _instantiate(ref):
     """A ``final.pt`` path or a registered model name -> the model on CPU in eval mode."""

@@ -24,6 +24,7 @@ SPLIT_TEST_FRACTION = 0.3
 #: Datasets that ``*`` in ``profile.eval_datasets`` never expands to (not benchmarks, or built differently).
 _NOT_BENCHMARKS = ("synthetic", "folder", "benco-json")
 
+
 def _strata(df: pd.DataFrame) -> list[str]:
     """Stratification key: the manipulation, ``authentic`` for label-0 rows, ``tampered`` when unknown."""
     manip = df["manipulation"] if "manipulation" in df.columns else pd.Series([None] * len(df), index=df.index)
@@ -36,6 +37,7 @@ def _strata(df: pd.DataFrame) -> list[str]:
         else:
             out.append(str(m))
     return out
+
 
 def _split(df: pd.DataFrame, fraction: float, seed: int, rule: str = "random") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``rule="grouped"``: no source photo on both sides (:func:`paper_repro.data.group_split`);
@@ -50,6 +52,7 @@ def _split(df: pd.DataFrame, fraction: float, seed: int, rule: str = "random") -
         return group_split(df, valid_pct=fraction, seed=seed)
     return split(df, valid_pct=fraction, seed=seed, stratify=_strata(df))
 
+
 def _cap(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     """At most ``n`` rows: a seeded, stratified sample that keeps the manifest order."""
     if n is None or len(df) <= n:
@@ -58,6 +61,7 @@ def _cap(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     if len(keep) > n:
         keep = keep.iloc[:n]
     return keep.reset_index(drop=True)
+
 
 def _photos_synthetic(profile, root: Path) -> pd.DataFrame:
     """Synthetic tampering made from ``<data_root>/photos`` (BSDS500 + Kodak), generated once into the
@@ -76,12 +80,14 @@ def _photos_synthetic(profile, root: Path) -> pd.DataFrame:
     df["dataset"] = "photos-synthetic"
     return df
 
+
 def _real(name: str, root: Path) -> pd.DataFrame:
     from ..data import manifest
 
     return manifest(name, root / name)
 
 _DATA_CACHE: dict[str, tuple] = {}
+
 
 def _resolve_spec(spec: str, profile, root: Path | None, manifests: dict) -> list[tuple[str, pd.DataFrame]]:
     """One dataset spec -> ``[(name, df)]``. Specs: ``synthetic``, ``photos-synthetic``, ``<name>``,
@@ -114,6 +120,7 @@ def _resolve_spec(spec: str, profile, root: Path | None, manifests: dict) -> lis
         raise ValueError(f"dataset spec {spec!r}: the part after ':' must be 'train' or 'test'")
     train, test = _split(df, SPLIT_TEST_FRACTION, profile.seed, profile.split_rule)
     return [(name, train if part == "train" else test)]
+
 
 def datasets_for(profile) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
     """``(train_df, valid_df, eval_sets)`` of a profile (deterministic: same profile -> same rows).

@@ -27,6 +27,7 @@ def _cache_path(profile, what: dict) -> Path:
     """Where :func:`_cached` keeps the result of ``what``."""
     return Path(profile.checkpoints_dir) / "_evals" / f"{what['kind']}-{_hash(what)}.pkl"
 
+
 def _cached(profile, what: dict, compute) -> pd.DataFrame:
     path = _cache_path(profile, what)
     folder = path.parent
@@ -42,17 +43,21 @@ def _cached(profile, what: dict, compute) -> pd.DataFrame:
     os.replace(tmp, path)
     return df
 
+
 def _grid(profile) -> list[tuple[str, float | None]]:
     return P.sweep_grid(profile.alphas, profile.betas, clean=True)
+
 
 def ablation_grid(profile) -> list[tuple[str, float | None]]:
     """The clean image and the profile's ``ablation_levels`` (the paper's Tables 4-8: alpha = 0.5, beta = 2.0)."""
     profile = _profiles.get(profile)
     return [("clean", None)] + [(str(p), float(lv)) for p, lv in profile.ablation_levels]
 
+
 def _paper_grid() -> list[tuple[str, float]]:
     lv = _paper.PAPER_LEVELS["table1"]
     return [("brightness", float(a)) for a in lv["brightness"]] + [("contrast", float(b)) for b in lv["contrast"]]
+
 
 def sweep_results(profile, detector: str = "reconwave", restorer: str | None = None,
                   datasets: Sequence[str] | None = None, method: str | None = None,
@@ -99,14 +104,17 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
         out.append(r)
     return pd.concat(out, ignore_index=True)
 
+
 def _nan_mean(s: pd.Series) -> float:
     s = pd.to_numeric(s, errors="coerce")
     return float(s.mean()) if s.notna().any() else math.nan
+
 
 #: IMDL-BenCo's aggregation beside ours in every sweep table: ``<metric>_benco`` is the mean over EVERY image
 #: with an authentic image scored 0 (:func:`paper_repro.metrics.benco_mean`); ``f1`` / ``iou`` / ``auc`` are
 #: means over the tampered images only (authentic images have no tampered pixel to find).
 BENCO_METRICS = ("f1_benco", "iou_benco")
+
 
 def tidy_sweep(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou", "auc") + BENCO_METRICS,
                by: Sequence[str] = ("method",)) -> pd.DataFrame:
@@ -165,6 +173,7 @@ def tidy_sweep(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou", "au
     out["level"] = out["level"].astype(float)
     return out
 
+
 def _restoration_scores(profile, restorer: str, grid) -> pd.DataFrame:
     from ..evaluate import restoration_scores
 
@@ -185,6 +194,7 @@ def _restoration_scores(profile, restorer: str, grid) -> pd.DataFrame:
         r["dataset"], r["method"] = name, restorer
         out.append(r)
     return pd.concat(out, ignore_index=True)
+
 
 def restoration_per_image(scores: pd.DataFrame) -> pd.DataFrame:
     """The tampered images' restoration scores as the tables average them: PSNR capped at 100 dB (an exact

@@ -214,6 +214,7 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
     out.attrs["paper_missing"] = _paper.PARTIAL_TABLES.get("reconwave/table1", "")
     return _order(out)
 
+
 def disturbance_accuracy(profile, restorer: str = "restorer") -> tuple[pd.DataFrame, pd.DataFrame]:
     """How well the restorer's classifier names the disturbance (our five classes: the paper's count is not public).
 
@@ -261,6 +262,7 @@ def disturbance_accuracy(profile, restorer: str = "restorer") -> tuple[pd.DataFr
     return acc, conf
 
 _PAPER_FORGERY = {"copy-move": "copy_move", "splicing": "splice"}
+
 
 def convention_table(profile, max_images: int | None = None, round8: Sequence[bool] = (True,)) -> pd.DataFrame:
     """Which brightness / contrast convention did ReConWave-Net use? For every convention of
@@ -336,6 +338,7 @@ def convention_table(profile, max_images: int | None = None, round8: Sequence[bo
     tab.insert(0, "dataset", name)
     tab["n_images"] = len(df)
     return tab
+
 
 def _restorer_ablation(profile, variants: dict[str, dict], table: str, extra: str) -> pd.DataFrame:
     """Restoration quality (psnr/ssim in tampered regions at the paper's levels, ``manipulation="all"``) and
@@ -454,6 +457,7 @@ def lever_results(profile) -> pd.DataFrame:
         raise ValueError(f"{path}: not a levers table (missing columns {sorted(missing)})")
     return t
 
+
 def wide(tidy: pd.DataFrame, index: Sequence[str] = ("method", "dataset", "perturbation", "level"),
          levels_only: bool = False) -> pd.DataFrame:
     """Tidy rows -> one row per ``index`` with a column per metric (what :func:`report.plot_sweep` takes).
@@ -466,6 +470,7 @@ def wide(tidy: pd.DataFrame, index: Sequence[str] = ("method", "dataset", "pertu
     w["level"] = w["level"].replace(-999.0, np.nan)
     w.columns.name = None
     return w
+
 
 def summarize(tidy: pd.DataFrame, index: str | Sequence[str] = "method", dataset: str | None = None,
               perturbations: Sequence[str] = ("clean", "brightness", "contrast", "mean")) -> pd.DataFrame:
@@ -486,6 +491,7 @@ def summarize(tidy: pd.DataFrame, index: str | Sequence[str] = "method", dataset
     s.columns.name = None
     s.attrs["dataset"] = dataset
     return s
+
 
 def versus_reference(summary: pd.DataFrame, column: str = "f1 clean", margin: float = 0.05) -> pd.DataFrame:
     """Each row of a :func:`summarize` table against its all-tampered row (:data:`REFERENCE`): ``value``,
