@@ -19,7 +19,6 @@ import fnmatch
 import hashlib
 import json
 import math
-import os
 import platform
 import shutil
 import subprocess
