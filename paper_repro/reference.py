@@ -174,6 +174,7 @@ def strip_notebook(nb: dict, replace: dict[str, str] | None = None) -> dict:
                                 "text": ["(output not published: it shows dataset images, masks or file names)\n"]}]
             continue
         cell["outputs"] = scrub_any(cell.get("outputs", []))
+        cell["source"] = scrub_any(cell.get("source", ""))  # papermill's injected parameters name the data root
     nb.setdefault("metadata", {}).pop("papermill", None)
     return nb
 
