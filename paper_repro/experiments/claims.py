@@ -22,7 +22,8 @@ import pandas as pd
 from .. import paper as _paper
 from .. import profiles as _profiles
 from .. import stats
-from .intervals import paired
+from .intervals import RESTORATION_COLUMNS, paired
+from .paper_view import _condition
 from .runs import RUNS
 from .sweeps import _paper_grid, _restoration_scores, ablation_grid, restoration_per_image, sweep_results
 from .tables import TABLE_DETECTOR, TABLE_RESTORER, seed_noise
@@ -100,13 +101,6 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
-def _condition_label(condition) -> str:
-    p, lv = condition
-    if lv is None:
-        return p
-    return f"alpha={lv:+g}" if p == "brightness" else f"beta={lv:g}"
-
-
 def _paper_difference(c: Claim) -> float:
     """The paper's A - B for the claim's metric and condition (NaN when the paper has no such pair)."""
     if c.paper_a is None or c.paper_b is None:
@@ -132,7 +126,7 @@ def _results(profile, c: Claim, side):
     """Per-image results of one side of a claim, with the per-image column of its metric."""
     if c.restoration:
         scores = restoration_per_image(_restoration_scores(profile, side, _paper_grid()))
-        return scores, {"psnr": "psnr_tampered", "ssim": "ssim_tampered"}[c.metric]
+        return scores, RESTORATION_COLUMNS[c.metric]
     grid = ablation_grid(profile) if c.grid == "ablation" else [("clean", None)] + _paper_grid()
     det, res = side
     return sweep_results(profile, det, res, grid=grid), None
@@ -165,7 +159,7 @@ def claims_table(profile, claims=CLAIMS) -> pd.DataFrame:
             reason = "no image scored by both rows"
         paper = _paper_difference(c)
         rows.append({"claim": c.claim, "table": c.table, "metric": c.metric,
-                     "condition": _condition_label(c.condition), "a": _side_label(c.a), "b": _side_label(c.b),
+                     "condition": _condition(*c.condition), "a": _side_label(c.a), "b": _side_label(c.b),
                      "paper": paper, "ours": d.estimate, "ci_low": d.low, "ci_high": d.high, "noise_sd": sd,
                      "n_images": d.n,
                      "verdict": stats.verdict(d.low, d.high, d.estimate, paper=paper, noise_sd=sd, reason=reason),
