@@ -375,8 +375,8 @@ def cmd_predict(args) -> int:
         out_maps = infer(model, x, restorer=restorer, size=size, progress=sys.stderr.isatty() and not args.json,
                          tta=args.tta)
         prob = out_maps["prob"][0, 0].clamp(0, 1).numpy()
-        cls = out_maps["disturbance_logits"]
-        disturbance = "n/a" if cls is None else DISTURBANCE_CLASSES[int(cls[0].argmax())]
+        decided = out_maps["disturbance"]
+        disturbance = "n/a" if decided is None else DISTURBANCE_CLASSES[int(decided[0])]
         score = float(image_level_score(prob))
         mask = prob > 0.5
         orientation = _exif_orientation(path)

@@ -220,7 +220,7 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
         for k, (name, level) in enumerate(perts):
             xp = _perturb(name, x, level, idx, seed)
             out = infer(model, xp, restorer=restorer, size=size, precision=precision)
-            prob, pred_cls = out["prob"], out["disturbance_logits"]
+            prob, pred_cls = out["prob"], out["disturbance"]
             true_cls = None
             if name in ("clean", "brightness", "contrast"):
                 true_cls = P.DISTURBANCE_CLASSES[P.disturbance_label(name, level)]
@@ -231,7 +231,7 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
                 cols = dict(meta, perturbation=name, level=np.nan if level is None else float(level),
                             _order=idx[j] * len(perts) + k)
                 if pred_cls is not None:
-                    cols["pred_disturbance"] = P.DISTURBANCE_CLASSES[int(pred_cls[j].argmax())]
+                    cols["pred_disturbance"] = P.DISTURBANCE_CLASSES[int(pred_cls[j])]
                     cols["true_disturbance"] = true_cls
                 acc.add(pj, m.to(dev)[None], **cols)
             del xp, out, prob

@@ -145,7 +145,7 @@ def infer(detector: nn.Module, x: torch.Tensor, restorer: nn.Module | None = Non
           precision: str = "fp32", tile: int | None = DEFAULT_TILE_PIXELS, tile_size: int = DEFAULT_TILE_SIZE,
           overlap: int = DEFAULT_TILE_OVERLAP, progress: bool = False, tta: str = "none") -> dict[str, torch.Tensor | None]:
     """Probability maps of ``x`` (B, 3, H, W) in [0, 1]: ``{"prob": (B, 1, H, W) float, "disturbance_logits":
-    (B, K) or None}``. ``size=None``: native resolution (padding, tiles above ``tile`` pixels; ``tile=None``
+    (B, K) or None, "disturbance": (B,) class indices or None}`` (:func:`decided_disturbance`). ``size=None``: native resolution (padding, tiles above ``tile`` pixels; ``tile=None``
     never tiles); ``size=(h, w)``: resize in, resize back. ``tta``: test-time augmentation (:data:`TTA_VIEWS`),
     the mean of the logits over flipped views, each flipped back (``hflip`` doubles the cost, ``flips``
     quadruples it); the disturbance logits are those of the unflipped view. Models must be in eval mode on
@@ -164,4 +164,17 @@ def infer(detector: nn.Module, x: torch.Tensor, restorer: nn.Module | None = Non
             total = logits if total is None else total + logits
             if not dims:
                 cls = c
-    return {"prob": torch.sigmoid(total / len(views)), "disturbance_logits": cls}
+    return {"prob": torch.sigmoid(total / len(views)), "disturbance_logits": cls,
+            "disturbance": decided_disturbance(cls, restorer)}
+
+
+def decided_disturbance(logits: torch.Tensor | None, restorer: nn.Module | None = None) -> torch.Tensor | None:
+    """The disturbance class indices ``(B,)`` a restorer acts on, from its disturbance logits: the most
+    probable class, or "none" below the restorer's ``clean_threshold`` (0 for restorers without one);
+    ``None`` without logits."""
+    if logits is None:
+        return None
+    from .models.restorer import decide_disturbance
+
+    threshold = float(getattr(restorer, "clean_threshold", 0.0) or 0.0)
+    return decide_disturbance(logits.float().softmax(-1), threshold)

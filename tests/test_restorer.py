@@ -145,3 +145,123 @@ def test_anchor_strengths_read_the_extremes_of_a_black_to_white_photo():
     assert a[0, 2].item() == pytest.approx(-0.3, abs=1e-6)
     a = anchor_strengths(P.contrast(x, 0.7))
     assert a[0, 3].item() == pytest.approx(-0.3, abs=1e-6)
+
+
+def _ramp(levels: int = 256, repeat: int = 4) -> torch.Tensor:
+    """A clean grey ramp on the 8-bit grid: every level 0..255 equally often, (1, 3, repeat, levels)."""
+    row = torch.arange(levels, dtype=torch.float32) / 255.0
+    return row.view(1, 1, 1, -1).expand(1, 3, repeat, levels).contiguous()
+
+
+def test_histogram_features_tell_clean_darkened_and_contrast_changed_ramps_apart():
+    from paper_repro import perturb as P
+    from paper_repro.models.restorer import N_HISTOGRAM_FEATURES, histogram_features
+
+    clean, dark = _ramp(), P.brightness(_ramp(), -0.3)
+    lower, higher = P.contrast(_ramp(), 0.7), P.contrast(_ramp(), 2.0)
+    f = {k: histogram_features(v)[0] for k, v in dict(clean=clean, dark=dark, lower=lower, higher=higher).items()}
+    assert all(v.shape == (N_HISTOGRAM_FEATURES,) for v in f.values())
+    clip0, clip255, second, _first, empty, darkest, brightest = range(32, 39)
+    # clean: flat histogram over the whole range, one pixel level at each end, no comb
+    assert f["clean"][clip0].item() == pytest.approx(1 / 256) and f["clean"][clip255].item() == pytest.approx(1 / 256)
+    assert f["clean"][second].item() == pytest.approx(0.0, abs=1e-6) and f["clean"][empty].item() == 0.0
+    assert (f["clean"][darkest].item(), f["clean"][brightest].item()) == (0.0, 1.0)
+    # darkened by 0.3: the darkest 0.3 of the levels pile up at 0, nothing reaches white
+    assert f["dark"][clip0].item() == pytest.approx(77 / 256, abs=1 / 256)
+    assert f["dark"][brightest].item() == pytest.approx(0.7, abs=1 / 255) and f["dark"][clip255].item() == 0.0
+    # lower contrast: no pile-up at 0, the top empty, doubled bins (peaks) in between
+    assert f["lower"][clip0].item() <= 2 / 256 and f["lower"][brightest].item() == pytest.approx(0.7, abs=1 / 255)
+    assert f["lower"][second].item() > 0.5 and f["lower"][empty].item() == 0.0
+    # higher contrast: every other level inside the range is empty, half the ramp clipped at white
+    assert f["higher"][empty].item() == pytest.approx(0.5, abs=0.02)
+    assert f["higher"][clip255].item() == pytest.approx(0.5, abs=0.01)
+    # content-invariant: the order of the pixels does not matter
+    perm = lower.flatten(2)[..., torch.randperm(lower[0, 0].numel())].view_as(lower)
+    assert torch.allclose(histogram_features(perm), histogram_features(lower))
+
+
+def test_histogram_quantiser_keeps_levels_and_moves_a_half_level_shift_in_one_piece():
+    from paper_repro.models.restorer import histogram_features
+
+    ramp = _ramp()
+    # alpha = 0.1 is 25.5 levels: rounding would send alternate levels 25 and 26 up (a comb); the quantiser
+    # moves the whole histogram by 25 levels, as a shift by a whole number of levels does
+    half = histogram_features((ramp + 25.5 / 255).clamp(0, 1))
+    assert torch.allclose(half, histogram_features((ramp + 25 / 255).clamp(0, 1)))
+    rounded = torch.round((ramp + 25.5 / 255).clamp(0, 1) * 255) / 255
+    assert histogram_features(rounded)[0, 36].item() > 0.2  # what rounding would have shown: empty bins
+    assert histogram_features(ramp)[0, 36].item() == 0.0
+
+
+def test_decision_defaults_to_clean_when_the_evidence_is_weak():
+    from paper_repro.models.restorer import decide_disturbance
+
+    probs = torch.tensor([[0.10, 0.60, 0.10, 0.10, 0.10],   # confident: brighter
+                          [0.30, 0.05, 0.45, 0.10, 0.10],   # most probable "darker", but weak
+                          [0.05, 0.05, 0.05, 0.05, 0.80]])  # confident: higher contrast
+    assert decide_disturbance(probs).tolist() == [1, 2, 4]
+    assert decide_disturbance(probs, clean_threshold=0.5).tolist() == [1, 0, 4]
+
+
+def _restorer_deciding(cls: int, **cfg):
+    m = create("restorer", width=8, inverse=True, histogram=True, **cfg)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in m.head.parameters():  # a refinement that changes every pixel, as a trained one does
+            p.normal_(0, 0.1)
+        last = m.classifier.mlp[-1]
+        last.weight[:5].zero_()
+        last.bias[:5] = -10.0
+        last.bias[cls] = 10.0
+    return m.eval()
+
+
+def test_a_photo_decided_clean_passes_through_the_restorer_unchanged():
+    x = torch.rand(2, 3, 32, 32)
+    out = _restorer_deciding(0, clean_threshold=0.5, skip_clean=True)(x)
+    assert out["disturbance"].tolist() == [0, 0]
+    assert torch.equal(out["restored"], x)
+    # without skip_clean, or when a disturbance is decided, the refinement changes the photo
+    assert not torch.equal(_restorer_deciding(0, skip_clean=False)(x)["restored"], x)
+    decided_dark = _restorer_deciding(2, skip_clean=True)(x)
+    assert decided_dark["disturbance"].tolist() == [2, 2] and not torch.equal(decided_dark["restored"], x)
+
+
+def test_classifier_pretraining_is_seeded_learns_and_leaves_the_global_rng_alone():
+    from paper_repro.models.restorer import DisturbanceClassifier
+    from paper_repro.train import ClassifierPretrainCallback
+
+    g = torch.Generator().manual_seed(0)
+    photos = [(torch.rand(3, 32, 32, generator=g) * 0.9 + 0.05, torch.zeros(1, 32, 32)) for _ in range(8)]
+
+    def run(seed):
+        torch.manual_seed(0)
+        clf = DisturbanceClassifier(8, 32, per_class=True, histogram=True)
+        cb = ClassifierPretrainCallback(seed, steps=60, batch=4, views=2, lr=5e-3, progress=False)
+        state = torch.get_rng_state()
+        history = cb.pretrain(clf, photos)
+        assert torch.equal(torch.get_rng_state(), state)
+        return clf, history
+
+    a, ha = run(0)
+    b, hb = run(0)
+    _, hc = run(1)
+    assert ha == hb and ha != hc
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert sum(ha[-10:]) / 10 < 0.7 * sum(ha[:10]) / 10  # the loss falls
+
+
+def test_a_frozen_classifier_stays_fixed_through_training_mode_and_steps():
+    torch.manual_seed(0)
+    m = create("restorer", width=8, inverse=True, histogram=True).freeze_classifier()
+    m.train()
+    assert not m.classifier.training and m.down[0][0].training  # batch norm of the classifier keeps its statistics
+    before = {k: v.clone() for k, v in m.classifier.state_dict().items()}
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    clean = torch.rand(4, 3, 32, 32)
+    x, labels, strength = random_disturbance(clean, generator=torch.Generator().manual_seed(0))
+    loss, _ = loss_for("restorer")(m(x), None, clean=clean, disturbance=labels, strength=strength)
+    loss.backward()
+    opt.step()
+    assert all(torch.equal(v, before[k]) for k, v in m.classifier.state_dict().items())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.head.parameters())

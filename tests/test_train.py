@@ -366,3 +366,29 @@ def test_profile_optimizer_is_checked_and_reaches_the_learner(frames):
         learn.create_opt()
         assert isinstance(learn.opt, kind)
     assert Adam  # fastai's own class is the "adam" optimiser
+
+
+def test_restorer_stops_on_validation_psnr_and_keeps_the_best_epoch(frames, tmp_path):
+    """KeepBestCallback: the fit ends after ``patience`` epochs without a better validation PSNR, with the best
+    epoch's weights and metrics, and counts as finished (``final.pt`` written)."""
+    from paper_repro.train import KeepBestCallback
+
+    scripted = iter([20.0, 22.0, 21.0, 21.5, 30.0, 31.0])  # epoch 2 is the best; 3 and 4 do not improve
+    snapshots = []
+
+    class Script(Callback):
+        order = KeepBestCallback.order - 1  # after the recorder wrote the epoch's row, before the tracker reads it
+
+        def after_epoch(self):
+            self.recorder.values[-1][self.recorder.metric_names[1:].index("psnr")] = next(scripted)
+            snapshots.append(_weights(self.learn))
+
+    learn = make_learner("restorer", _dls(frames), model_cfg={"width": 4, "levels": 2, "heads": 2, "window_size": 4},
+                         ckpt_dir=tmp_path, seed=0, quiet=True, precision="fp32",
+                         cbs=[Script(), KeepBestCallback("psnr", patience=1)])
+    metrics = fit(learn, epochs=6, lr=1e-3, max_steps=6)
+    assert len(snapshots) == 4  # epochs 1-4 ran: the stop came after the second epoch in a row without a better PSNR
+    assert learn.selected_epoch == 1 and metrics["psnr"] == 22.0
+    w = _weights(learn)
+    assert all(torch.equal(w[k], snapshots[1][k]) for k in w)
+    assert (tmp_path / "final.pt").is_file()

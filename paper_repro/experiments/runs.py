@@ -142,7 +142,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     ``force=True``) removes the folder's checkpoint files and retrains. An interrupted run resumes from
     ``last.pt`` (written after every epoch by :class:`~paper_repro.train.CheckpointResumeCallback`).
     ``data`` = ``(train_df, valid_df)`` (default :func:`datasets_for`); detector and finetune stages keep
-    ``profile.authentic_fraction`` of its authentic rows. The schedule is ``profile.stage(stage, budget)`` and
+    ``profile.authentic_fraction`` of its authentic rows. The schedule is ``profile.stage(stage, budget, model_name)`` and
     the loss gets ``profile.loss_cfg(model_name, **loss_cfg)``; detector and finetune runs get
     ``profile.detector_disturbance`` (robustness augmentation) unless ``disturbance_cfg`` is given (``False``:
     none). ``budget`` picks the schedule (``"table"`` or ``"main"``, see :meth:`Profile.stage
@@ -173,7 +173,7 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     augmented = stage in MASK_STAGES and disturbance_cfg is not None
     train_profile = profile if seed is None or int(seed) == profile.seed else profile.replace(seed=int(seed))
     loss_cfg = profile.loss_cfg(model_name, **(loss_cfg or {}))
-    schedule = profile.stage(stage, budget)
+    schedule = profile.stage(stage, budget, model=model_name)
     init_spec = None
     if init_from is not None:
         init_from = Path(init_from)
@@ -187,6 +187,10 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         spec["augment"] = True
     if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
         spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
+    if stage == "restorer" and train_profile.classifier_pretrain:
+        spec["classifier_pretrain"] = dict(train_profile.classifier_pretrain)
+    if stage == "restorer" and train_profile.restorer_patience is not None:
+        spec["restorer_patience"] = int(train_profile.restorer_patience)
     ckdir = Path(profile.checkpoints_dir) / key
     final, spec_path = ckdir / "final.pt", ckdir / "spec.json"
     old = json.loads(spec_path.read_text()) if spec_path.is_file() else None
@@ -215,7 +219,8 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     losses = [float(v) for v in getattr(learn.recorder, "losses", [])]
     if rank_distrib() == 0:
         pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}).to_csv(ckdir / "losses.csv", index=False)
-        steps = int(schedule["epochs"]) * int(learn.train_batches())
+        # the steps taken: fewer than the schedule's when a validation criterion stopped the fit early
+        steps = int(getattr(learn, "train_iter", 0) or int(schedule["epochs"]) * int(learn.train_batches()))
         (ckdir / "budget.json").write_text(json.dumps({"steps": steps, "epochs": int(schedule["epochs"]),
                                                        "batch_size": int(profile.batch_size)}))
     return final

@@ -215,16 +215,36 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
     return _order(out)
 
 
-def disturbance_accuracy(profile, restorer: str = "restorer") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """How well the restorer's classifier names the disturbance (our five classes: the paper's count is not public).
+def clean_identity(profile, restorer: str = "restorer") -> pd.DataFrame:
+    """What the restorer does to photos that were never disturbed: every held-out tampered image, stored at 8
+    bits and restored, against the original, inside the tampered region (as Table 1 scores). One row per
+    method (``unrestored``: the 8-bit photo itself; ``reconwave_restorer``) with the mean PSNR (capped at 100
+    dB) and its bootstrap interval, the median, the 5th percentile, mean SSIM, and ``left_unchanged``: the
+    share of photos the restorer returned as they came in (decided clean)."""
+    from ..stats import bootstrap_ci
 
-    Every evaluation image is perturbed at each level of the profile's grid (clean included) and
-    classified. Returns ``(accuracy, confusion)``: accuracy per (dataset, perturbation, level, true class)
-    plus an ``all`` row per dataset, and the confusion counts (rows true class, columns predicted).
-    """
+    profile = _profiles.get(profile)
+    names = {"restore-none": "unrestored", restorer: "reconwave_restorer"}
+    scores = {names[r]: restoration_per_image(_restoration_scores(profile, r, [("clean", None)])) for r in names}
+    rows = []
+    for method, s in scores.items():
+        p = s["psnr_tampered"].to_numpy(dtype=float)
+        ci = bootstrap_ci(p, n_resamples=profile.n_bootstrap, seed=profile.seed)
+        same = np.isclose(s["psnr_tampered"].to_numpy(dtype=float), scores["unrestored"]["psnr_tampered"].to_numpy(
+            dtype=float), rtol=0, atol=1e-6) if len(s) == len(scores["unrestored"]) else np.full(len(s), np.nan)
+        rows.append(dict(method=method, dataset=",".join(sorted(s["dataset"].unique())), psnr=ci.estimate,
+                         ci_low=ci.low, ci_high=ci.high, psnr_median=float(np.nanmedian(p)),
+                         psnr_p05=float(np.nanpercentile(p, 5)), ssim=float(np.nanmean(s["ssim_tampered"])),
+                         left_unchanged=float(np.mean(same)), n_images=int(np.isfinite(p).sum())))
+    return pd.DataFrame(rows)
+
+
+def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFrame:
+    """One row per (image, grid level): the true and the decided class and the strength error (cached)."""
     import torch
 
     from ..data import TamperDataset
+    from ..inference import decided_disturbance
 
     profile = _profiles.get(profile)
     _, _, evals = datasets_for(profile)
@@ -240,26 +260,61 @@ def disturbance_accuracy(profile, restorer: str = "restorer") -> tuple[pd.DataFr
             for x, _ in dl:
                 for pert, lv in grid:
                     xp = P.apply(pert, x, lv)
+                    label = P.disturbance_label(pert, lv)
                     with torch.no_grad():
-                        pred = model(xp)["disturbance_logits"].argmax(1).tolist()
-                    true = P.DISTURBANCE_CLASSES[P.disturbance_label(pert, lv)]
+                        out = model(xp)
+                    pred = decided_disturbance(out["disturbance_logits"], model).tolist()
+                    est = out.get("strength_per_class")
+                    est = (est[:, label] if est is not None else out["strength"].reshape(-1)).float().tolist()
+                    truth = 0.0 if pert == "clean" else float(lv) - (1.0 if pert == "contrast" else 0.0)
                     rows += [dict(dataset=name, perturbation=pert, level=math.nan if lv is None else float(lv),
-                                  true_class=true, pred_class=P.DISTURBANCE_CLASSES[p]) for p in pred]
+                                  true_class=P.DISTURBANCE_CLASSES[label], pred_class=P.DISTURBANCE_CLASSES[p],
+                                  strength_error=abs(e - truth)) for p, e in zip(pred, est)]
         return pd.DataFrame(rows)
 
-    what = {"kind": "disturbance", "res": rid, "data": [_fingerprint(d) for d in evals.values()], "grid": grid,
+    what = {"kind": "disturbance", "version": 2, "res": rid, "data": [_fingerprint(d) for d in evals.values()], "grid": grid,
             "size": list(profile.size)}
     preds = _cached(profile, what, compute)
-    preds = preds.assign(correct=preds["true_class"] == preds["pred_class"])
-    acc = (preds.groupby(["dataset", "perturbation", "level", "true_class"], sort=False, dropna=False)["correct"]
-           .agg(accuracy="mean", n_images="size").reset_index())
-    total = preds.groupby("dataset", sort=False)["correct"].agg(accuracy="mean", n_images="size").reset_index()
+    return preds.assign(correct=preds["true_class"] == preds["pred_class"])
+
+
+def disturbance_accuracy(profile, restorer: str = "restorer") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How well the restorer's classifier names the disturbance (our five classes: the paper's count is not public).
+
+    Every evaluation image is perturbed at each level of the profile's grid (clean included) and
+    classified; the class is the one the restorer acts on (:func:`paper_repro.inference.decided_disturbance`:
+    "none" below its ``clean_threshold``). Returns ``(accuracy, confusion)``: accuracy per (dataset,
+    perturbation, level, true class) plus an ``all`` row per dataset, and the confusion counts (rows true
+    class, columns predicted). ``strength_mae``: the mean absolute error of the strength the restorer estimates
+    for the true class (``alpha`` for brightness, ``beta`` for contrast, 0 for clean photos), the estimate on
+    its own, whatever the class decision.
+    """
+    preds = _disturbance_predictions(profile, restorer)
+    acc = (preds.groupby(["dataset", "perturbation", "level", "true_class"], sort=False, dropna=False)
+           .agg(accuracy=("correct", "mean"), strength_mae=("strength_error", "mean"), n_images=("correct", "size"))
+           .reset_index())
+    total = (preds.groupby("dataset", sort=False)
+             .agg(accuracy=("correct", "mean"), strength_mae=("strength_error", "mean"), n_images=("correct", "size"))
+             .reset_index())
     total["perturbation"], total["level"], total["true_class"] = "all", math.nan, "all"
     acc = pd.concat([acc, total[acc.columns]], ignore_index=True)
     conf = pd.crosstab(pd.Categorical(preds["true_class"], P.DISTURBANCE_CLASSES),
                        pd.Categorical(preds["pred_class"], P.DISTURBANCE_CLASSES), dropna=False,
                        rownames=["true"], colnames=["predicted"])
     return acc, conf
+
+
+def disturbance_confusion_by_level(profile, restorer: str = "restorer") -> pd.DataFrame:
+    """The confusion per level of the grid: for each condition (``clean``, ``alpha=-0.5``, ...) and its true
+    class, the share of images decided as each class (rows sum to 1), over every evaluation set."""
+    preds = _disturbance_predictions(profile, restorer)
+    condition = [P.level_label(p, lv) for p, lv in zip(preds["perturbation"], preds["level"])]
+    order = list(dict.fromkeys(condition))
+    out = pd.crosstab(pd.Categorical(condition, order), pd.Categorical(preds["pred_class"], P.DISTURBANCE_CLASSES),
+                      dropna=False, normalize="index", rownames=["condition"], colnames=["decided"])
+    truth = dict(zip(condition, preds["true_class"]))
+    out.insert(0, "true", [truth[c] for c in out.index])
+    return out
 
 _PAPER_FORGERY = {"copy-move": "copy_move", "splicing": "splice"}
 

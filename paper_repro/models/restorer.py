@@ -28,6 +28,14 @@ Our choices (all parameters):
   the paper-sized model), bottleneck at 1/8 resolution with ``n_blocks=2`` transformer blocks;
 - output: a per-pixel gain and bias, ``restored = clamp(x * exp(2 tanh(g)) + b, 0, 1)`` (zero-init head,
   so the untrained restorer is the identity) — gain undoes contrast, bias undoes brightness;
+- classifier evidence (``histogram=True``): :func:`histogram_features` of the full-resolution input, the 8-bit
+  histogram's shape, clipped ends and peak / gap comb, beside the CNN features and global statistics. The
+  profiles train the classifier on its own first and freeze it for the restorer's fit
+  (:class:`paper_repro.train.ClassifierPretrainCallback`, :meth:`Restorer.freeze_classifier`);
+- decision (``clean_threshold``): the restorer acts on the most probable class only when its probability
+  reaches ``clean_threshold``; below it the photo counts as clean (:func:`decide_disturbance`). With
+  ``skip_clean=True`` a photo decided clean is returned unchanged at inference (a front end must not alter the
+  photos it has no reason to touch); in training the U-Net still learns on clean photos;
 - ``inverse=True`` (classify, estimate the strength, invert, then refine): the classifier predicts one strength
   per class as :func:`anchor_strengths` (the image's extremes, on the assumption that the clean photo spans
   black to white) plus a learned correction, the input is first inverted analytically for the predicted class
@@ -86,16 +94,65 @@ def anchor_strengths(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.zeros_like(lo), lo, hi - 1, hi - 1, f / (1 - f)], dim=1)
 
 
-class DisturbanceClassifier(nn.Module):
-    """CNN + global statistics -> ``(logits (B, 5), strength (B, 1))``; with ``per_class=True`` the strength
-    is ``(B, 5)``: :func:`anchor_strengths` plus a learned correction per class (zero-initialised)."""
+#: Length of :func:`histogram_features`' vector.
+N_HISTOGRAM_FEATURES = 39
 
-    def __init__(self, width: int = 16, cls_size: int = 128, n_classes: int = N_CLASSES, per_class: bool = False):
+
+def histogram_features(x: torch.Tensor, bins: int = 32) -> torch.Tensor:
+    """Content-invariant evidence of a brightness / contrast change from the 8-bit histogram ``(B, 39)``.
+
+    Each channel is quantised to 8 bits (what a saved photo holds; the features never see sub-level values) by
+    ``floor(255 x + 0.25)``, which maps every 8-bit level to itself and a shift by half a level (``alpha = 0.1``
+    is 25.5 levels) to one consistent level rather than alternately up and down as rounding would, and
+    histogrammed in 256 bins; per channel, then averaged over the channels:
+
+    - the shape: ``bins`` coarse bins of the histogram, as ``log10(p + 1e-4) / 4 + 1`` (in ``[0, 1]``);
+    - the clipped ends: the share of pixels at 0 (darkening piles pixels there) and at 255 (brightening,
+      higher contrast);
+    - the comb: the summed absolute second and first differences of the interior histogram (bins 1-254),
+      each divided by its mass, and the share of empty bins between the darkest and brightest occupied
+      bins. A contrast change ``beta * I`` maps 256 levels onto more (``beta > 1``: periodic empty bins) or
+      fewer (``beta < 1``: periodic doubled bins) levels, the peak / gap trace of contrast enhancement
+      (Stamm and Liu, IEEE TIFS 2010); a natural photo's histogram is smooth;
+    - the occupied range: the darkest and brightest occupied level, divided by 255.
+
+    Our design, computed at the input's full resolution (resizing would blur the comb away)."""
+    if x.dim() != 4:
+        raise ValueError(f"histogram_features: expected (B, C, H, W), got shape {tuple(x.shape)}")
+    if 256 % bins:
+        raise ValueError(f"histogram_features: bins must divide 256, got {bins}")
+    b, c = x.shape[:2]
+    q = torch.floor(x.detach().float().clamp(0.0, 1.0) * 255.0 + 0.25).long().reshape(b * c, -1)
+    hist = torch.zeros(b * c, 256, device=x.device).scatter_add_(1, q, torch.ones_like(q, dtype=torch.float32))
+    hist = hist / hist.sum(1, keepdim=True)
+    coarse = torch.log10(hist.reshape(b * c, bins, 256 // bins).sum(-1) + 1e-4) / 4 + 1
+    inner = hist[:, 1:255]
+    mass = inner.sum(1).clamp_min(1e-8)
+    second = (inner[:, 2:] - 2 * inner[:, 1:-1] + inner[:, :-2]).abs().sum(1) / mass
+    first = (inner[:, 1:] - inner[:, :-1]).abs().sum(1) / mass
+    levels = torch.arange(256, device=x.device, dtype=torch.float32)
+    occupied = hist > 0
+    darkest = torch.where(occupied, levels, torch.full_like(levels, 255.0)).amin(1)
+    brightest = torch.where(occupied, levels, torch.zeros_like(levels)).amax(1)
+    in_range = (levels >= darkest[:, None]) & (levels <= brightest[:, None])
+    empty = (in_range & ~occupied).sum(1) / in_range.sum(1).clamp_min(1)
+    per = torch.cat([coarse, torch.stack([hist[:, 0], hist[:, 255], second, first, empty,
+                                          darkest / 255, brightest / 255], 1)], 1)
+    return per.reshape(b, c, -1).mean(1).to(x.dtype)
+
+
+class DisturbanceClassifier(nn.Module):
+    """CNN + global statistics (+ :func:`histogram_features` with ``histogram=True``) -> ``(logits (B, 5),
+    strength (B, 1))``; with ``per_class=True`` the strength is ``(B, 5)``: :func:`anchor_strengths` plus a
+    learned correction per class (zero-initialised)."""
+
+    def __init__(self, width: int = 16, cls_size: int = 128, n_classes: int = N_CLASSES, per_class: bool = False,
+                 histogram: bool = False):
         super().__init__()
-        self.cls_size, self.per_class = cls_size, per_class
+        self.cls_size, self.per_class, self.histogram = cls_size, per_class, histogram
         c = [3, width, 2 * width, 4 * width, 4 * width]
         self.features = nn.Sequential(*[ConvBNAct(c[i], c[i + 1], 3, stride=2) for i in range(4)])
-        n_stats = 11 + (n_classes if per_class else 0)
+        n_stats = 11 + (n_classes if per_class else 0) + (N_HISTOGRAM_FEATURES if histogram else 0)
         self.mlp = nn.Sequential(nn.Linear(c[-1] + n_stats, 4 * width), nn.ReLU(inplace=True),
                                  nn.Linear(4 * width, n_classes + (n_classes if per_class else 1)))
         self.n_classes = n_classes
@@ -105,20 +162,35 @@ class DisturbanceClassifier(nn.Module):
                 self.mlp[-1].bias[n_classes:].zero_()
 
     def forward(self, x):
-        anchors = anchor_strengths(x) if self.per_class else None  # at full resolution: extremes are exact
+        # at full resolution: the extremes and the histogram's comb are exact there
+        anchors = anchor_strengths(x) if self.per_class else None
+        hist = histogram_features(x) if self.histogram else None
         h, w = x.shape[-2:]
         s = self.cls_size / max(h, w)
         if s < 1:
             x = F.interpolate(x, scale_factor=s, mode="bilinear", antialias=True, align_corners=False)
         f = self.features(x - 0.5).mean(dim=(2, 3))
-        stats = image_statistics(x)
+        stats = [image_statistics(x)]
         if anchors is not None:
-            stats = torch.cat([stats, anchors.to(stats.dtype)], dim=1)
-        out = self.mlp(torch.cat([f, stats], dim=1))
+            stats.append(anchors.to(stats[0].dtype))
+        if hist is not None:
+            stats.append(hist.to(stats[0].dtype))
+        out = self.mlp(torch.cat([f, *stats], dim=1))
         logits = out[:, :self.n_classes]
         if anchors is None:
             return logits, out[:, -1:]
         return logits, anchors.to(out.dtype) + out[:, self.n_classes:]
+
+
+def decide_disturbance(probs: torch.Tensor, clean_threshold: float = 0.0) -> torch.Tensor:
+    """The class the restorer acts on ``(B,)``: the most probable one, except that a disturbance whose
+    probability is below ``clean_threshold`` is not acted on ("none", class 0): a photo is left alone unless the
+    evidence for a disturbance is strong (our rule; 0 gives the plain argmax)."""
+    pick = probs.argmax(1)
+    if clean_threshold > 0:
+        weak = probs.gather(1, pick.view(-1, 1)).reshape(-1) < clean_threshold
+        pick = torch.where(weak, torch.zeros_like(pick), pick)
+    return pick
 
 
 def invert_disturbance(x: torch.Tensor, probs: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
@@ -297,7 +369,8 @@ class Restorer(nn.Module):
     def __init__(self, width: int = 16, levels: int = 3, attention: str = "swin", n_blocks: int = 2,
                  heads: int = 4, window_size: int = 8, points: int = 4, pos_grid: int = 16,
                  mlp_ratio: float = 4.0, cls_width: int | None = None, cls_size: int = 128,
-                 detach_condition: bool = True, cond_hidden: int = 64, inverse: bool = False):
+                 detach_condition: bool = True, cond_hidden: int = 64, inverse: bool = False,
+                 histogram: bool = False, clean_threshold: float = 0.0, skip_clean: bool = False):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"restorer: attention must be one of {ATTENTIONS}, got {attention!r}")
@@ -307,8 +380,10 @@ class Restorer(nn.Module):
         if ch[-1] % heads:
             raise ValueError(f"restorer: bottleneck width {ch[-1]} not divisible by heads={heads}")
         self.levels, self.attention, self.detach_condition = levels, attention, detach_condition
-        self.inverse = inverse
-        self.classifier = DisturbanceClassifier(cls_width or width, cls_size, per_class=inverse)
+        if not 0.0 <= clean_threshold < 1.0:
+            raise ValueError(f"restorer: clean_threshold must be in [0, 1), got {clean_threshold}")
+        self.inverse, self.clean_threshold, self.skip_clean = inverse, float(clean_threshold), skip_clean
+        self.classifier = DisturbanceClassifier(cls_width or width, cls_size, per_class=inverse, histogram=histogram)
         self.stem = DoubleConv(3, ch[0])
         self.down = nn.ModuleList(nn.Sequential(ConvBNAct(ch[i], ch[i + 1], 3, stride=2), ConvBNAct(ch[i + 1], ch[i + 1]))
                                   for i in range(levels))
@@ -330,6 +405,22 @@ class Restorer(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
+    classifier_frozen = False
+
+    def freeze_classifier(self) -> Restorer:
+        """Freeze the disturbance classifier (no gradients, batch norm in eval mode, also under ``train()``):
+        classify, then restore, as two trained stages."""
+        self.classifier_frozen = True
+        self.classifier.requires_grad_(False)
+        self.classifier.eval()
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.classifier_frozen:
+            self.classifier.eval()
+        return self
+
     def _films(self, cond):
         gb = self.film(cond)
         out, i = [], 0
@@ -349,11 +440,11 @@ class Restorer(nn.Module):
         logits, s_pred = self.classifier(x)
         probs = logits.softmax(-1) if disturbance is None else F.one_hot(disturbance.long(), N_CLASSES).to(logits.dtype)
         per_class = None
+        pick = decide_disturbance(probs, self.clean_threshold) if disturbance is None else disturbance.long()
         if self.inverse:
             per_class = s_pred
             if strength is not None:  # teacher forcing: the given strength for every class
                 per_class = strength.reshape(-1, 1).to(s_pred.dtype).expand_as(s_pred)
-            pick = probs.argmax(1) if disturbance is None else disturbance.long()
             s_pred = s_pred.gather(1, pick.view(-1, 1))
             hard = F.one_hot(pick, N_CLASSES).to(probs.dtype)
             # the inverse uses the decided class (hard) once trained; while training it is the soft mixture
@@ -379,7 +470,9 @@ class Restorer(nn.Module):
         gain = torch.exp(2 * torch.tanh(gb[:, :3]))
         src = base.to(x.dtype) if self.inverse else x
         restored = (src * gain + gb[:, 3:]).clamp(0.0, 1.0)
-        out = {"restored": restored, "disturbance_logits": logits, "strength": s_pred}
+        if self.skip_clean and not self.training:  # a photo decided clean passes through unchanged
+            restored = torch.where((pick == 0).view(-1, 1, 1, 1), x, restored)
+        out = {"restored": restored, "disturbance_logits": logits, "disturbance": pick, "strength": s_pred}
         if per_class is not None:
             out["strength_per_class"] = per_class
             out["inverse"] = base

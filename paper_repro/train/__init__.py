@@ -8,9 +8,9 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(("AutocastCallback", "ChannelsLastCallback", "CheckpointResumeCallback", "DisturbanceCallback",
-                     "EpochLogCallback", "LossPartsCallback", "PixelMetric", "PSNRMetric", "SeedCallback",
-                     "derive_seed", "get_rng_state", "reseed_loader", "seed_everything", "set_rng_state"),
+    **dict.fromkeys(("AutocastCallback", "ChannelsLastCallback", "CheckpointResumeCallback",
+                     "ClassifierPretrainCallback", "DisturbanceCallback", "EpochLogCallback", "KeepBestCallback", "LossPartsCallback", "PixelMetric", "PSNRMetric", "SeedCallback",
+                     "derive_seed", "get_rng_state", "resample_views", "reseed_loader", "seed_everything", "set_rng_state"),
                     ".callbacks"),
     **dict.fromkeys(("MASK_STAGES", "STAGES", "DictLoss", "ResumableLearner", "fit", "make_learner",
                      "save_final_checkpoint"), ".learner"),

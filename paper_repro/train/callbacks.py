@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.torch_core import get_model, rank_distrib
 
@@ -252,6 +253,135 @@ class DisturbanceCallback(Callback):
         self.learn.xb = (disturbed,)
         if not self.augment_only:
             self.learn.yb = (mask, clean, labels, strength)
+
+
+def resample_views(x: torch.Tensor, generator: torch.Generator, p: float, scale=(0.5, 1.0)) -> torch.Tensor:
+    """Each image of ``x`` (B, C, H, W), with probability ``p``: shrunk by a random factor in ``scale``
+    (bilinear, antialiased) and enlarged back, so its values leave the 8-bit grid as a resized photo's do."""
+    out = []
+    for img in x:
+        if p > 0 and float(torch.rand((), generator=generator)) < p:
+            s = scale[0] + (scale[1] - scale[0]) * float(torch.rand((), generator=generator))
+            small = F.interpolate(img[None], scale_factor=s, mode="bilinear", antialias=True, align_corners=False)
+            img = F.interpolate(small, size=img.shape[-2:], mode="bilinear", align_corners=False)[0].clamp(0.0, 1.0)
+        out.append(img)
+    return torch.stack(out)
+
+
+class ClassifierPretrainCallback(Callback):
+    """Trains the restorer's disturbance classifier on its own before the restorer's fit (classify, then restore).
+
+    The classifier is small and its inputs cheap, so it gets many more examples than the restorer's steps
+    give it: ``steps`` AdamW steps (one-cycle, peak ``lr``) on ``batch`` random training crops, each seen in
+    ``views`` independent random disturbances (:func:`paper_repro.perturb.random_disturbance` with the
+    restorer's ``disturbance_kwargs``); a share ``resample_p`` of the crops is first resampled
+    (:func:`resample_views`), so the classifier meets photos on and off the 8-bit grid. The loss is the
+    cross-entropy of the class plus ``strength_weight`` times the smooth-L1 of the true class's strength, the
+    restorer loss's own terms. Runs at the start of a fresh fit only (a resumed fit finds the trained
+    classifier in ``last.pt``); its randomness comes from its own generator seeded by ``seed``, so the fit that
+    follows is the same with or without it. With ``freeze`` (default) the classifier is then frozen for the
+    restorer's fit (:meth:`~paper_repro.models.restorer.Restorer.freeze_classifier`: no gradient, batch-norm
+    statistics kept), so the restorer's batches, all on the 8-bit grid, do not pull it back from what the
+    resampled views taught it. Our design; all numbers are parameters.
+    """
+
+    order = 96  # after CheckpointResumeCallback (95): it knows whether the fit resumes
+
+    def __init__(self, seed: int = 0, steps: int = 2000, batch: int = 8, views: int = 2, lr: float = 2e-3,
+                 resample_p: float = 0.5, strength_weight: float = 0.1, disturbance_kwargs: dict | None = None,
+                 progress: bool = True, freeze: bool = True):
+        if steps < 0 or batch < 1 or views < 1:
+            raise ValueError(f"classifier pretraining: steps >= 0, batch >= 1, views >= 1; got {steps}, {batch}, {views}")
+        self.seed, self.steps, self.batch, self.views, self.lr = int(seed), int(steps), int(batch), int(views), float(lr)
+        self.resample_p, self.strength_weight = float(resample_p), float(strength_weight)
+        self.disturbance_kwargs, self.progress, self.freeze = dict(disturbance_kwargs or {}), bool(progress), bool(freeze)
+        self.history: list[float] = []
+
+    def before_fit(self):
+        resumed = any(getattr(cb, "resumed_from", None) for cb in self.learn.cbs)
+        classifier = getattr(self.learn.model, "classifier", None)
+        if classifier is None or not self.steps:
+            return
+        if not resumed:
+            self.pretrain(classifier, self.learn.dls.train.dataset)
+        if self.freeze and hasattr(self.learn.model, "freeze_classifier"):
+            self.learn.model.freeze_classifier()
+
+    def pretrain(self, classifier: torch.nn.Module, dataset) -> list[float]:
+        """The training loop; returns (and keeps in ``history``) the loss of every step."""
+        from fastprogress.fastprogress import progress_bar
+
+        from ..perturb import random_disturbance
+
+        g = torch.Generator().manual_seed(derive_seed(self.seed, 0xC1A5))
+        params = [p for p in classifier.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=self.steps, pct_start=0.25)
+        was_training = classifier.training
+        classifier.train()
+        device = next(classifier.parameters()).device
+        bar = progress_bar(range(self.steps), leave=False, comment="disturbance classifier") if self.progress \
+            else range(self.steps)
+        t0 = time.perf_counter()
+        for _ in bar:
+            idx = torch.randint(len(dataset), (self.batch,), generator=g).tolist()
+            x = torch.stack([dataset[i][0] for i in idx]).repeat(self.views, 1, 1, 1)
+            x = resample_views(x, g, self.resample_p)
+            xp, labels, strength = random_disturbance(x, generator=g, **self.disturbance_kwargs)
+            logits, s_pred = classifier(xp.to(device))
+            labels, strength = labels.to(device), strength.to(device).float()
+            loss = F.cross_entropy(logits.float(), labels)
+            if self.strength_weight:
+                s = s_pred.float()
+                s = s.gather(1, labels.view(-1, 1)).reshape(-1) if s.shape[1] > 1 else s.reshape(-1)
+                loss = loss + self.strength_weight * F.smooth_l1_loss(s, strength, beta=0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            self.history.append(float(loss.detach()))
+        classifier.train(was_training)
+        opt.zero_grad(set_to_none=True)
+        if not self.progress and self.history and rank_distrib() == 0:
+            k = min(50, len(self.history))
+            print(f"disturbance classifier: {self.steps} steps, loss {np.mean(self.history[:k]):.4f} -> "
+                  f"{np.mean(self.history[-k:]):.4f} ({time.perf_counter() - t0:.0f}s)", flush=True)
+        return self.history
+
+
+class KeepBestCallback(TrackerCallback):
+    """Stop on a validation metric: keep the weights of the best epoch by ``monitor`` (``"psnr"`` for the
+    restorer), stop when ``patience`` epochs in a row did not improve on it, and end the fit with the best
+    weights (``learn.selected_epoch`` says which). An early stop counts as a finished fit, so ``final.pt`` is
+    written. The best weights are kept in memory: a fit resumed from ``last.pt`` compares from the resumed epoch
+    on."""
+
+    order = TrackerCallback.order + 1
+
+    def __init__(self, monitor: str = "psnr", patience: int | None = 1, min_delta: float = 0.0):
+        super().__init__(monitor=monitor, min_delta=min_delta)
+        self.patience = patience
+
+    def before_fit(self):
+        super().before_fit()
+        self.best_state, self.best_epoch, self.wait = None, None, 0
+
+    def after_epoch(self):
+        super().after_epoch()
+        if self.new_best:
+            self.best_state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+            self.best_epoch, self.wait = self.epoch, 0
+            return
+        self.wait += 1
+        if self.patience is not None and self.wait > self.patience and self.epoch + 1 < self.n_epoch:
+            self.learn.fit_completed = True  # a deliberate stop: the fit is finished
+            raise CancelFitException()
+
+    def after_fit(self):
+        super().after_fit()
+        if self.best_state is not None:
+            self.learn.model.load_state_dict(self.best_state)
+            self.learn.selected_epoch = self.best_epoch
 
 
 # ------------------------------------------------------------------------------------------- logging

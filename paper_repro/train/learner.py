@@ -32,8 +32,8 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.torch_core import default_device, get_model, num_distrib, rank_distrib
 
-from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, DisturbanceCallback,
-                        EpochLogCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
+from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, ClassifierPretrainCallback,
+                        DisturbanceCallback, EpochLogCallback, KeepBestCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
                         resolve_precision, seed_everything, set_rng_state, to_fp32)
 
 FINAL_FORMAT = "paper_repro.final/1"
@@ -133,7 +133,11 @@ class ResumableLearner(Learner):
             return {}
         names = [n for n in list(rec.metric_names)[1:] if n != "time"]
         out = {}
-        for n, v in zip(names, rec.values[-1]):
+        row = rec.values[-1]
+        selected = getattr(self, "selected_epoch", None)  # set by KeepBestCallback
+        if selected is not None and 0 <= selected < len(rec.values):  # a resumed recorder holds every epoch
+            row = rec.values[selected]
+        for n, v in zip(names, row):
             try:
                 out[n] = float(v)
             except (TypeError, ValueError):
@@ -239,6 +243,11 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         callbacks.append(ChannelsLastCallback())
     if stage == "restorer":
         callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
+        if prof is not None and prof.restorer_patience is not None:
+            callbacks.append(KeepBestCallback("psnr", patience=prof.restorer_patience))
+        if prof is not None and prof.classifier_pretrain:
+            callbacks.append(ClassifierPretrainCallback(seed, **prof.classifier_pretrain, progress=not quiet,
+                                                        disturbance_kwargs=disturbance_cfg))
     elif disturbance_cfg is not None and stage in MASK_STAGES:
         callbacks.append(DisturbanceCallback(seed, augment_only=True, **disturbance_cfg))
     if ckpt_dir is not None:
