@@ -207,7 +207,7 @@ def _batched(fn):
     return wrapped
 
 
-#: Plausible readings of "brightness alpha" and "contrast beta" (issue: which one did ReConWave-Net use? Its
+#: Plausible readings of "brightness alpha" and "contrast beta" (which one did ReConWave-Net use? Its
 #: public text gives only the levels). Each is ``(brightness(x, alpha), contrast(x, beta))`` on RGB in [0, 1];
 #: ``ours`` is the package's convention (kornia's). Tabulated against the paper's unrestored Table 1 rows by
 #: :func:`paper_repro.experiments.convention_table`.

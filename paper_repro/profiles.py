@@ -232,6 +232,10 @@ _BASE: dict[str, dict[str, Any]] = {
         # MPC's focal loss: alpha 0.75, i.e. 3:1)
         loss_kwargs={"reconwave": {"pos_weight": 3.0}, "lpclnet": {"pos_weight": 3.0}, "ncl": {"pos_weight": 3.0},
                      "mpc-finetune": {"alpha": 0.75}},
+        # learning rate and class weight of the compared detectors: the best validation F1 of
+        # benchmarks/hparam_search.py (lr 1e-3 / 3e-3 x class weight 1 / 3; benchmarks/hparam-search-cpu.csv):
+        # LPCLNet 3e-3 and 3x, NCL 1e-3 and 3x, MPC's head 3e-3 and alpha 0.75 (the stages' own values otherwise)
+        model_lr={"lpclnet": 3e-3},
         authentic_fraction=0.1,
         # a third of each detector epoch's items are fresh splices / copy-moves of the authentic training photos
         # (benchmarks/levers.py, 400 steps: F1 0.389 -> 0.394, AUC 0.849 -> 0.862; the SRM + Bayar stem lowered

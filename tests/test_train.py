@@ -213,6 +213,10 @@ def test_profiles():
         profiles.get("fast")
     with pytest.raises(TypeError, match="unknown profile field"):
         profiles.get("smoke", imagesize=3)
+    # a model's own learning rate replaces its stage's, for that model only, in either budget
+    q = profiles.get("smoke", model_lr={"lpclnet": 3e-3}, lr={"detector": 1e-3})
+    assert q.stage("detector", model="lpclnet")["lr"] == 3e-3 and q.stage("detector", model="ncl")["lr"] == 1e-3
+    assert q.stage("detector", "main", model="lpclnet")["lr"] == 3e-3 and q.stage("detector")["lr"] == 1e-3
 
 
 def test_restorer_stage_disturbs_batches_and_logs_psnr_and_loss_parts(frames, tmp_path):
