@@ -1,28 +1,27 @@
-"""Which lever gave what: ReConWave-Net's detector at equal optimiser steps on the grouped CASIA v1 split.
+"""Which lever gives what: ReConWave-Net's detector, one change at a time, at equal optimiser steps.
 
-    python benchmarks/levers.py --data-root ../shared/data [--steps 400] [--out results/cpu/levers.csv]
+    python benchmarks/levers.py --data-root ../shared/data [--steps 400] [--only NAME ...]
+        [--out benchmarks/lever-study-cpu.csv]
 
-Each setup trains the ``reconwave`` detector (DWFEL + contrastive, Haar) through the package's own cached
-training (:func:`paper_repro.experiments.train_or_load`, checkpoints under ``checkpoints/levers/``) for the
-same number of steps (batch 8) on ``casia1:train`` of the grouped split, then is evaluated on EVERY tampered
-image of the held-out part (no source photo shared with training), clean, by
-:func:`paper_repro.evaluate.evaluate` at the setup's own evaluation size:
+Every setup starts from the ``cpu`` profile's detector recipe and changes one thing. The recipe: ReConWave-Net
+(DWFEL + pixel contrastive, Haar) on the ImageNet EfficientNet-Lite0 encoder, decoder width 16; BCE
+(``pos_weight`` 3) + Dice + 0.1 x contrastive; Adam, one-cycle schedule peaking at 1e-3; batches of 8 crops of
+256x256 on the 8-pixel JPEG grid; 10 % of the authentic photos kept as negatives; a third of each epoch's items
+fresh splices / copy-moves of the authentic training photos; no brightness / contrast disturbance.
 
-- ``today``: the previous ``cpu`` setup: scratch U-Net (width 8), images resized to 128x128, lr 5e-3, BCE
-  pos_weight 5;
-- ``+ native crops``: 256x256 crops at the stored resolution on the 8-pixel JPEG grid, predicted on the
-  whole image at its own size;
-- ``+ forensic stem``: SRM + Bayar noise views beside RGB;
-- ``+ pretrained encoder``: ImageNet EfficientNet-Lite0 (from its PyPI wheel), width 16, lr 1e-3, pos_weight 3;
-- ``pretrained + stem``: both;
-- ``pretrained + on-the-fly tampering``: a third of each epoch's items are fresh splices / copy-moves of the
-  authentic training photos, JPEG re-saved (:class:`paper_repro.data.onthefly.OnTheFlyTampering`).
+Each setup trains through the package's cached training (:func:`paper_repro.experiments.train_or_load`,
+checkpoints under ``checkpoints/levers/``) for ``--steps`` steps on the training part of the grouped CASIA v1
+split and is scored on the tampered CASIA v1 images of its *validation* part (a fifth of the training side,
+grouped by source photo, never trained on; the same images for every setup, whatever else a setup trains on),
+whole images at their own size, one pass: mean per-image F1 / IoU and AUC, beside the all-tampered mask on the
+same images. The held-out split is not read: a recipe is chosen here and its held-out number is measured once,
+by ``benchmarks/heldout_predict.py``.
 
-Every setup starts from the ``cpu`` profile with on-the-fly tampering off unless it says so. The chosen
-combination (pretrained encoder + native crops + on-the-fly tampering, the ``cpu`` profile's detector) is the
-last setup. Training seconds are reported per setup (the budget is equal in steps, not in time). The CSV
-(default ``results/cpu/levers.csv``, read by notebook 02 through :func:`paper_repro.experiments.lever_results`)
-holds one row per setup with F1 / IoU / AUC means and the all-tampered reference.
+Rows accumulate: a run with ``--only`` replaces those setups' rows of the CSV and keeps the others, so the
+table can be filled a few setups at a time. ``train_seconds`` is the wall time of the training on the CPU named
+in ``cpu`` (equal steps are not equal time: a larger crop or encoder costs more per step); a setup loaded from
+the cache keeps the time of the run that trained it. The CSV (default ``benchmarks/lever-study-<profile>.csv``)
+is what notebook 02 shows (:func:`paper_repro.experiments.lever_results`).
 """
 from __future__ import annotations
 
@@ -32,65 +31,90 @@ from pathlib import Path
 
 import pandas as pd
 
+#: setup -> dict(profile=<profile overrides>, model=<model_cfg>, loss=<loss_cfg>); one change each
 SETUPS = {
-    "today": dict(profile=dict(image_size=128, size_policy="resize", crop_grid=1, lr={"detector": 5e-3},
-                               loss_kwargs={"reconwave": {"pos_weight": 5.0}}),
-                  model=dict(width=8, depth=4, embed_dim=32, encoder="scratch")),
-    "+ native crops": dict(profile=dict(lr={"detector": 5e-3}, loss_kwargs={"reconwave": {"pos_weight": 5.0}}),
-                           model=dict(width=8, depth=4, embed_dim=32, encoder="scratch")),
-    "+ forensic stem": dict(profile=dict(lr={"detector": 5e-3}, loss_kwargs={"reconwave": {"pos_weight": 5.0}}),
-                            model=dict(width=8, depth=4, embed_dim=32, encoder="scratch", stem="srm+bayar")),
-    "+ pretrained encoder": dict(profile={}, model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0")),
-    "pretrained + stem": dict(profile={}, model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0",
-                                                     stem="srm+bayar")),
-    "pretrained + on-the-fly tampering (chosen)": dict(profile=dict(onthefly_tampering=1 / 3),
-                                                       model=dict(width=16, embed_dim=32, encoder="efficientnet-lite0")),
+    "cpu recipe": dict(),
+    "plain U-Net (no DWFEL, no contrastive)": dict(model={"dwfel": False, "contrastive": False}),
+    "no on-the-fly tampering": dict(profile={"onthefly_tampering": 0.0}),
+    "half of the items on-the-fly": dict(profile={"onthefly_tampering": 0.5}),
+    "BCE only (no Dice)": dict(loss={"dice_weight": 0.0}),
+    "focal + Dice": dict(loss={"segmentation": "focal"}),
+    "class weight 1": dict(loss={"pos_weight": 1.0}),
+    "peak lr 3e-3": dict(profile={"lr": {"detector": 3e-3}}),
+    "AdamW 5e-4, constant": dict(profile={"optimizer": "adamw", "lr": {"detector": 5e-4}, "schedule": "constant"}),
+    "frozen encoder batch norm": dict(model={"freeze_bn": True}),
+    "EMA of weights (0.99)": dict(profile={"ema": 0.99}),
+    "brightness / contrast augmentation": dict(profile={"detector_disturbance": {}}),
+    "+ photos-synthetic (BSDS500 train / val)": dict(profile={"train_datasets": ("photos-synthetic", "casia1:train")}),
+    "crop 384": dict(profile={"image_size": 384}),
+    "batch 16": dict(profile={"batch_size": 16}),
+    "encoder Lite2": dict(model={"encoder": "efficientnet-lite2"}),
 }
+
+COLUMNS = ["setup", "steps", "train_seconds", "n_images", "valid_f1", "valid_iou", "valid_auc", "all_tampered_f1",
+           "cpu"]
+
+
+def slug(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in ".-" else "-" for c in name.lower())
+    return "lever-" + "-".join(p for p in keep.split("-") if p)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--profile", default="cpu")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--only", nargs="+", default=None, help="setup names to run")
-    ap.add_argument("--out", default=None, help="default: <cpu profile results>/levers.csv")
+    ap.add_argument("--only", nargs="+", default=None, help="setup names to run (default: all)")
+    ap.add_argument("--out", default=None, help="default: benchmarks/lever-study-<profile>.csv")
     args = ap.parse_args(argv)
+    unknown = sorted(set(args.only or ()) - set(SETUPS))
+    if unknown:
+        ap.error(f"unknown setup(s) {unknown}; setups: {list(SETUPS)}")
 
     from paper_repro import experiments as E
     from paper_repro import profiles
+    from paper_repro.bench import _cpu_model
     from paper_repro.evaluate import evaluate
 
+    ckdir = str(profiles.project_root() / "checkpoints" / "levers" / args.profile)
+    base = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir, epochs={"detector": args.epochs},
+                         max_steps={"detector": args.steps})
+    _, valid, _ = E.datasets_for(base)
+    valid = valid[(valid["label"].astype(int) == 1) & (valid["dataset"] == "casia1")].reset_index(drop=True)
+    print(f"validation: {len(valid)} tampered CASIA v1 images of the training side's validation part", flush=True)
+    ref = evaluate("all-tampered", valid, size=None, batch_size=8, progress=False, auc=False)
+
+    path = Path(args.out or profiles.project_root() / "benchmarks" / f"lever-study-{args.profile}.csv")
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
     rows = []
     for name, setup in SETUPS.items():
         if args.only and name not in args.only:
             continue
-        key = "lever-" + name.replace("+ ", "").replace(" ", "-")
-        cfg = {"onthefly_tampering": 0.0, "max_eval_images": None, **setup["profile"]}
-        prof = E.profile_for("cpu", args.data_root, checkpoints_dir=str(profiles.project_root() / "checkpoints"
-                                                                        / "levers"),
-                             epochs={"detector": args.epochs}, max_steps={"detector": args.steps}, **cfg)
-        train, valid, evals = E.datasets_for(prof)
-        held = next(iter(evals.values()))
-        held = held[held["label"].astype(int) == 1]
+        prof = base.replace(**setup.get("profile", {}))
+        data = None
+        if "train_datasets" in setup.get("profile", {}):
+            data = E.datasets_for(prof)[:2]
         t0 = time.time()
-        ckpt = E.train_or_load(prof, key, "reconwave", model_cfg=setup["model"], stage="detector")
+        ckpt = E.train_or_load(prof, slug(name), "reconwave", model_cfg=setup.get("model"),
+                               loss_cfg=setup.get("loss"), data=data)
         seconds = time.time() - t0
-        res = evaluate(ckpt, held, size=prof.eval_size, batch_size=8, precision=prof.precision, progress=False)
+        if seconds < 30 and name in set(old["setup"]):  # loaded from the cache: keep the training time
+            seconds = float(old.loc[old["setup"] == name, "train_seconds"].iloc[0])
+        res = evaluate(ckpt, valid, size=prof.eval_size, batch_size=8, precision=prof.precision, progress=False)
         rows.append({"setup": name, "steps": args.steps, "train_seconds": round(seconds, 1),
-                     "n_images": int(res["f1"].notna().sum()), "f1": res["f1"].mean(), "iou": res["iou"].mean(),
-                     "auc": res["auc"].mean(),
-                     "eval_size": "native" if prof.eval_size is None else f"{prof.image_size}x{prof.image_size}"})
+                     "n_images": int(res["f1"].notna().sum()), "valid_f1": res["f1"].mean(),
+                     "valid_iou": res["iou"].mean(), "valid_auc": res["auc"].mean(),
+                     "all_tampered_f1": ref["f1"].mean(), "cpu": _cpu_model()})
         print(rows[-1], flush=True)
-    ref = evaluate("all-tampered", held, size=None, batch_size=8, progress=False, auc=False)
-    rows.append({"setup": "all-tampered reference", "steps": 0, "train_seconds": 0.0,
-                 "n_images": int(ref["f1"].notna().sum()), "f1": ref["f1"].mean(), "iou": ref["iou"].mean(),
-                 "auc": float("nan"), "eval_size": "native"})
-    out = pd.DataFrame(rows)
-    path = Path(args.out or E.profile_for("cpu", args.data_root).results_dir / "levers.csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False)
-    print(out.to_string(index=False))
+        new = pd.DataFrame(rows, columns=COLUMNS)
+        out = pd.concat([old[~old["setup"].isin(new["setup"])], new], ignore_index=True)
+        out["order"] = out["setup"].map({n: i for i, n in enumerate(SETUPS)})
+        out = out.sort_values("order").drop(columns="order").reset_index(drop=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out.to_csv(path, index=False)  # after every setup: an interrupted study keeps what it measured
+    print(pd.read_csv(path).to_string(index=False))
     return 0
 
 

@@ -21,6 +21,9 @@ from .perturb import BRIGHTNESS_ALPHAS, CONTRAST_BETAS
 
 STAGES = ("restorer", "detector", "pretrain", "finetune")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: learning-rate schedules of :func:`paper_repro.train.fit`: fastai's one-cycle (warm-up over a quarter of the
+#: steps, cosine annealing) or the peak rate throughout
+SCHEDULES = ("one_cycle", "constant")
 #: ``"table"``: every row of a comparison table; ``"main"``: the models ``predict`` ships.
 BUDGETS = ("table", "main")
 HOME_ENV = "PAPER_REPRO_HOME"
@@ -79,6 +82,8 @@ class Profile:
     classifier_pretrain: dict[str, Any] = field(default_factory=dict)
     model_lr: dict[str, float] = field(default_factory=dict)
     restorer_patience: int | None = None
+    schedule: str = "one_cycle"
+    ema: float | None = None
     data_root: Path | None = None
     results_dir: Path = field(default=None)  # type: ignore[assignment]
     figures_dir: Path = field(default=None)  # type: ignore[assignment]
@@ -108,6 +113,10 @@ class Profile:
                              f"got {self.size_policy!r}")
         if not 0.0 <= float(self.onthefly_tampering) < 1.0:
             raise ValueError(f"profile {self.name!r}: onthefly_tampering must be in [0, 1), got {self.onthefly_tampering}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"profile {self.name!r}: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.ema is not None and not 0.0 < float(self.ema) < 1.0:
+            raise ValueError(f"profile {self.name!r}: ema must be None or a decay in (0, 1), got {self.ema}")
         if self.split_rule not in ("grouped", "random"):
             raise ValueError(f"profile {self.name!r}: split_rule must be 'grouped' or 'random', got {self.split_rule!r}")
         if not 0.0 <= float(self.authentic_fraction) <= 1.0:

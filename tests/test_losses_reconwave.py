@@ -193,3 +193,22 @@ def test_forensic_loss_classifier_and_strength_terms():
     assert right < 0.01 < wrong and {"cls", "strength"} <= set(parts)
     with pytest.raises(ValueError, match="clean"):
         crit(out, None)
+
+
+def test_focal_pixel_term_and_dice_off():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 16, 16)
+    mask = (torch.rand(2, 1, 16, 16) > 0.7).float()
+    out = {"logits": logits}
+    focal_dice = BCEDiceLoss(pos_weight=3.0, pixel="focal")
+    total, parts = focal_dice(out, mask)
+    focal, _ = SigmoidFocalLoss(alpha=0.75, gamma=2.0)(out, mask)  # pos_weight 3 -> alpha 3 / (1 + 3)
+    assert set(parts) == {"focal", "dice"}
+    assert total == pytest.approx(float(focal + parts["dice"]), rel=1e-6)
+    bce_only, parts = BCEDiceLoss(pos_weight=3.0, dice_weight=0.0)(out, mask)
+    assert set(parts) == {"bce"}
+    assert bce_only == pytest.approx(float(BCELoss(3.0)(out, mask)[0]), rel=1e-6)
+    loss = ReConWaveLoss(segmentation="focal", pos_weight=3.0, contrastive_weight=0.0)
+    assert loss(out, mask)[0] == pytest.approx(float(total), rel=1e-6)
+    with pytest.raises(ValueError, match="pixel term"):
+        BCEDiceLoss(pixel="hinge")

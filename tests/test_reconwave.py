@@ -190,3 +190,24 @@ def test_reconwave_overfits_a_small_batch():
             if f1 > 0.9:
                 break
     assert f1 > 0.9, f"F1 {f1:.3f} after {step} steps"
+
+
+def test_freeze_bn_keeps_the_pretrained_encoders_statistics():
+    from paper_repro.models import create
+
+    torch.manual_seed(0)
+    model = create("reconwave", encoder="efficientnet-lite0", width=8, embed_dim=8, freeze_bn=True)
+    before = {k: v.clone() for k, v in model.encoder.state_dict().items() if "running_" in k}
+    model.train()
+    enc_bn = [m for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    dec_bn = [m for m in model.dec.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert enc_bn and dec_bn and not any(m.training for m in enc_bn) and all(m.training for m in dec_bn)
+    out = model(torch.rand(2, 3, 64, 64))
+    out["logits"].mean().backward()
+    after = model.encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # ImageNet statistics kept
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for m in enc_bn for p in m.parameters())
+    free = create("reconwave", encoder="efficientnet-lite0", width=8, embed_dim=8).train()
+    assert all(m.training for m in free.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with pytest.raises(ValueError, match="freeze_bn"):
+        create("reconwave", encoder="scratch", freeze_bn=True)

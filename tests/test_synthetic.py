@@ -309,3 +309,34 @@ def test_real_bsds_segments(tmp_path):
     for r in _read_manifest(out):
         m = _mask(out, r) > 0
         assert 0.01 < m.mean() < 0.4
+
+
+def test_variety_options_are_seeded(photo_dir, tmp_path):
+    """Probabilistic blending / colour matching, an earlier JPEG generation and transformed splices: the same
+    seed gives the same bytes, another seed other bytes, and the options take effect."""
+    kw = dict(n=8, size=(48, 64), photos=photo_dir, progress=False, blend=0.5, color_match=0.5, double_jpeg=0.5,
+              first_jpeg_quality=(40, 60), splice_rotation=20.0, splice_scale=(0.8, 1.25))
+
+    def files(d):
+        return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.suffix in (".png", ".jpg")}
+
+    a = S.generate(tmp_path / "a", seed=3, **kw)
+    b = S.generate(tmp_path / "b", seed=3, **kw)
+    c = S.generate(tmp_path / "c", seed=4, **kw)
+    assert files(a) == files(b) and files(a) != files(c)
+    params = __import__("json").loads((a / "meta.json").read_text())["params"]
+    assert params["double_jpeg"] == 0.5 and params["blend"] == 0.5 and params["splice_rotation"] == 20.0
+    plain = S.generate(tmp_path / "plain", seed=3, **{**kw, "double_jpeg": 0.0})
+    assert files(plain) != files(a)  # the earlier JPEG generation changes the pixels
+
+
+def test_probabilities_draw_per_image_and_bools_draw_nothing():
+    host = np.random.default_rng(0).random((40, 40, 3))
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    S.tamper(host, "copy-move", rng_a, blend=True, color_match=True)
+    S.tamper(host, "copy-move", rng_b, blend=1.0, color_match=1.0)
+    assert rng_a.random() != rng_b.random()  # a probability draws, a bool does not
+    seen = {S.tamper(host, "copy-move", np.random.default_rng(i), blend=0.5)[2]["blend"] for i in range(12)}
+    assert seen == {True, False}
+    with pytest.raises(ValueError, match="probability"):
+        S.generate("/nonexistent-never-written", n=2, double_jpeg=1.5, progress=False)

@@ -396,3 +396,61 @@ def test_restorer_stops_on_validation_psnr_and_keeps_the_best_epoch(frames, tmp_
     w = _weights(learn)
     assert all(torch.equal(w[k], snapshots[1][k]) for k in w)
     assert (tmp_path / "final.pt").is_file()
+
+
+class _RawWeights(Callback):
+    """Records the model's floating-point weights before the fit and after every optimiser step."""
+
+    order = 25  # after EMACallback (20)
+
+    def before_fit(self):
+        self.seen = [_float_state(self.learn.model)]
+
+    def after_step(self):
+        self.seen.append(_float_state(self.learn.model))
+
+
+def _float_state(model):
+    return {k: v.detach().clone().float() for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+
+
+def _ema_learner(frames, ckpt_dir, cbs=None, schedule="one_cycle"):
+    prof = profiles.get("smoke", ema=0.8, schedule=schedule)
+    return make_learner("reconwave", _dls(frames), profile=prof, model_cfg=MODEL_CFG, loss_cfg=LOSS_CFG,
+                        ckpt_dir=ckpt_dir, seed=0, quiet=True, precision="fp32", cbs=cbs)
+
+
+def test_ema_of_weights_is_what_the_fit_ends_with_and_resumes_exactly(frames, tmp_path):
+    raw = _RawWeights()
+    learn = _ema_learner(frames, tmp_path / "a", cbs=[raw])
+    fit(learn, epochs=2, lr=3e-3)
+    expected = raw.seen[0]
+    for w in raw.seen[1:]:
+        expected = {k: 0.8 * expected[k] + 0.2 * w[k] for k in expected}
+    final = _float_state(learn.model)
+    assert len(raw.seen) == 1 + 2 * 3
+    assert all(torch.allclose(final[k], expected[k], atol=1e-6) for k in expected)
+    assert not all(torch.equal(final[k], raw.seen[-1][k]) for k in final)  # not simply the last weights
+    stored = read_checkpoint(tmp_path / "a" / "final.pt")["state_dict"]
+    assert all(torch.allclose(stored[k].float(), final[k]) for k in final)
+
+    killed = _ema_learner(frames, tmp_path / "b", cbs=[Kill(epoch=1, batch=1)])
+    fit(killed, epochs=2, lr=3e-3)
+    assert not killed.fit_completed
+    resumed = _ema_learner(frames, tmp_path / "b")
+    fit(resumed, epochs=2, lr=3e-3)
+    again = _float_state(resumed.model)
+    assert all(torch.allclose(again[k], final[k], atol=1e-6) for k in final)
+    with pytest.raises(ValueError, match="ema"):
+        profiles.get("smoke", ema=1.0)
+
+
+def test_constant_schedule_keeps_the_peak_rate(frames, tmp_path):
+    learn = _ema_learner(frames, tmp_path, schedule="constant")
+    fit(learn, epochs=2, lr=3e-3)
+    assert learn.recorder.lrs and all(lr == pytest.approx(3e-3) for lr in learn.recorder.lrs)
+    cycled = _ema_learner(frames, tmp_path / "cycle")
+    fit(cycled, epochs=2, lr=3e-3)
+    assert max(cycled.recorder.lrs) > 2e-3 and min(cycled.recorder.lrs) < 1e-3  # warm-up and annealing
+    with pytest.raises(ValueError, match="schedule"):
+        profiles.get("smoke", schedule="step")

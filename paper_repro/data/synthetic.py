@@ -29,8 +29,12 @@ Manipulations (region shapes come from human segmentations when available -- BSD
 
 Optional realism, all seeded: feathered boundary blending (``blend``; the mask is then the binarised
 alpha ``> 0.5``), per-channel mean/std colour matching of the pasted region to a ring of target
-surroundings (``color_match``; std ratio clipped to [0.5, 2]), and JPEG recompression of every image,
-authentic ones included, at a random quality in ``jpeg_quality`` (files are then ``.jpg``).
+surroundings (``color_match``; std ratio clipped to [0.5, 2]), each always, never or with a probability per
+image; JPEG recompression of every image, authentic ones included, at a random quality in ``jpeg_quality``
+(files are then ``.jpg``); an earlier JPEG generation of the photos before the edit (``double_jpeg``, a
+probability, qualities ``first_jpeg_quality``), so that the tampered region and the authentic images carry the
+same mixture of single and double compression; rotated and resized splices (``splice_rotation``,
+``splice_scale``).
 
 Reproducibility: sample ``i`` draws only from ``numpy.random.default_rng([seed, i])`` and the
 authentic/kind plan from ``default_rng([seed])``, so the same parameters give byte-identical masks and
@@ -300,6 +304,15 @@ def _resolve_photos(photos, segmentations) -> tuple[list[_Photo], dict]:
     photos = list(photos)
     if not photos:
         raise ValueError("photos: empty list")
+    if all(isinstance(p, (str, os.PathLike)) and Path(p).is_dir() for p in photos):
+        ps = []
+        for folder in map(Path, photos):  # names "<folder name>/<stem>": BSDS500 "train/2092", "kodak24/kodim01"
+            ps += [_Photo(f"{folder.name}/{p.name}", p.path, p.array, p.seg_path)
+                   for p in _folder_photos(folder, segmentations)]
+        if len({p.name for p in ps}) != len(ps):
+            raise ValueError(f"photos: the folders {[str(p) for p in photos]} give two photos the same name")
+        return ps, {"kind": "folders", "folders": [Path(p).name for p in photos], "n": len(ps),
+                    "n_segmented": sum(p.seg_path is not None for p in ps)}
     if all(isinstance(p, (str, os.PathLike)) for p in photos):
         ps = []
         for p in photos:
@@ -496,13 +509,28 @@ def _inpaint(host, mask, rng) -> np.ndarray:
     return out
 
 
+def _chance(p, rng) -> bool:
+    """``p`` is a bool (always / never, no random draw, so sets made before probabilities existed keep their
+    bytes) or a probability in [0, 1] drawn from ``rng``."""
+    if isinstance(p, (bool, np.bool_)):
+        return bool(p)
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"a probability must be in [0, 1], got {p}")
+    return bool(rng.random() < p)
+
+
 def tamper(host, kind, rng, donor=None, host_segs=(), donor_segs=(), area_frac=(0.03, 0.3),
-           rotation=30.0, scale=(0.7, 1.3), blend=True, color_match=True):
+           rotation=30.0, scale=(0.7, 1.3), blend=True, color_match=True, splice_rotation=0.0,
+           splice_scale=(1.0, 1.0)):
     """Apply one manipulation to ``host`` (float RGB in [0, 1], H x W x 3).
 
     Returns ``(image, mask, info)`` with ``mask`` bool (H, W) exactly the changed region (binarised
-    blend alpha > 0.5) and ``info`` a dict (``shape``: ``segment`` or ``blob``). ``donor`` (same size) is
-    required for splicing. With ``blend=False`` every pixel outside ``mask`` equals ``host``.
+    blend alpha > 0.5) and ``info`` a dict (``shape``: ``segment`` or ``blob``; ``blend`` and ``color_match``:
+    whether they were applied). ``donor`` (same size) is required for splicing. ``blend`` / ``color_match``:
+    a bool, or the probability of applying it to this image. With no blending every pixel outside ``mask``
+    equals ``host``. ``splice_rotation`` / ``splice_scale``: a spliced region is rotated within
+    ``+-splice_rotation`` degrees and resized by a factor in ``splice_scale`` (default: pasted as it is).
     """
     host = np.asarray(host, dtype=np.float64)
     shape = host.shape[:2]
@@ -513,7 +541,7 @@ def tamper(host, kind, rng, donor=None, host_segs=(), donor_segs=(), area_frac=(
         if donor.shape != host.shape:
             raise ValueError(f"donor shape {donor.shape} != host shape {host.shape}")
         region, how = _region(list(donor_segs), shape, rng, area_frac)
-        src, target = _paste(host, donor, region, rng)
+        src, target = _paste(host, donor, region, rng, rotation=splice_rotation, scale=tuple(splice_scale))
     elif kind == "copy-move":
         region, how = _region(list(host_segs), shape, rng, area_frac)
         src, target = _paste(host, host, region, rng, rotation=rotation, scale=scale, avoid=region)
@@ -522,15 +550,17 @@ def tamper(host, kind, rng, donor=None, host_segs=(), donor_segs=(), area_frac=(
         src = _inpaint(host, target, rng)
     else:
         raise ValueError(f"unknown manipulation {kind!r}; choose from {', '.join(KINDS)}")
-    if color_match and kind != "removal":
+    matched = kind != "removal" and _chance(color_match, rng)
+    if matched:
         src = _color_match(src, host, target)
-    alpha = _alpha(target, blend, rng)
+    blended = _chance(blend, rng)
+    alpha = _alpha(target, blended, rng)
     mask = alpha > 0.5
-    if blend:
+    if blended:
         out = alpha[..., None] * src + (1.0 - alpha[..., None]) * host
     else:
         out = np.where(mask[..., None], src, host)
-    return out, mask, {"shape": how}
+    return out, mask, {"shape": how, "blend": blended, "color_match": matched}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -573,6 +603,23 @@ def _save_image(path: Path, img_u8: np.ndarray, quality: int | None) -> None:
         _write_atomic(path, lambda t: im.save(t, format="PNG"))
     else:
         _write_atomic(path, lambda t: im.save(t, format="JPEG", quality=int(quality)))
+
+
+def _jpeg_roundtrip(img_u8: np.ndarray, p: float, quality_range, rng) -> np.ndarray:
+    """With probability ``p``: ``img_u8`` saved as a JPEG at a quality drawn from ``quality_range`` and decoded
+    (a photo that was a JPEG before it was edited); otherwise unchanged."""
+    import io
+
+    from PIL import Image
+
+    if not _chance(float(p), rng):
+        return img_u8
+    q = int(rng.integers(quality_range[0], quality_range[1] + 1))
+    buf = io.BytesIO()
+    Image.fromarray(img_u8).save(buf, format="JPEG", quality=q)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
 def _jpeg_range(jpeg_quality):
@@ -621,16 +668,22 @@ def generate(out_dir, n: int = DEFAULT_N, seed: int = 0, photos=None, size=(256,
              authentic_fraction: float = 0.2, blend: bool = True, color_match: bool = True,
              jpeg_quality=(70, 95), segmentations=None, progress: bool = True, crop_scale=(0.6, 1.0),
              hflip: bool = True, area_frac=(0.03, 0.3), rotation: float = 30.0, scale=(0.7, 1.3),
-             overwrite: bool = False) -> Path:
+             double_jpeg: float = 0.0, first_jpeg_quality=(50, 95), splice_rotation: float = 0.0,
+             splice_scale=(1.0, 1.0), overwrite: bool = False) -> Path:
     """Write a seeded synthetic tampering set to ``out_dir`` (layout in the module docstring); return it.
 
     ``photos``: ``None`` (bundled scikit-image photos), a folder (recursive; a BSDS500 ``images/`` folder
-    or split gets its sibling ``groundTruth/`` segmentations matched by split and stem), a list of image
-    files, or a list of arrays. ``segmentations``: ``None`` auto-detects, a folder of ``.mat`` files, or
+    or split gets its sibling ``groundTruth/`` segmentations matched by split and stem), a list of folders
+    (photos named ``<folder name>/<stem>``, e.g. BSDS500's ``train/2092`` and ``kodak24/kodim01``), a list of
+    image files, or a list of arrays. ``segmentations``: ``None`` auto-detects, a folder of ``.mat`` files, or
     ``False`` to always use random blobs. Each sample takes a random crop (side ``crop_scale`` of the
     largest crop with ``size``'s aspect; ``None`` = centred maximal crop) resized to ``size``, flipped
     horizontally with probability 1/2 if ``hflip``. ``area_frac`` bounds region areas; ``rotation`` and
-    ``scale`` are copy-move's ranges. A folder holding a set made with other parameters raises unless
+    ``scale`` are copy-move's ranges, ``splice_rotation`` / ``splice_scale`` splicing's (default: pasted as
+    cut). ``blend`` / ``color_match``: a bool, or the probability per image. ``double_jpeg``: the probability
+    that a photo (host and donor alike, authentic images included) was a JPEG at a quality drawn from
+    ``first_jpeg_quality`` before it was tampered with and saved again, so that a double-compression trace
+    alone does not tell a tampered image from an authentic one. A folder holding a set made with other parameters raises unless
     ``overwrite=True`` (which deletes it first); with the same parameters finished samples are kept.
     """
     out_dir = Path(out_dir)
@@ -651,6 +704,14 @@ def generate(out_dir, n: int = DEFAULT_N, seed: int = 0, photos=None, size=(256,
     if crop_scale is not None and not 0 < crop_scale[0] <= crop_scale[1] <= 1:
         raise ValueError(f"crop_scale must be None or (low, high) within (0, 1], got {crop_scale!r}")
     jq = _jpeg_range(jpeg_quality)
+    fq = _jpeg_range(first_jpeg_quality)
+    if not 0.0 <= float(double_jpeg) <= 1.0:
+        raise ValueError(f"double_jpeg must be a probability in [0, 1], got {double_jpeg!r}")
+    for name, p in (("blend", blend), ("color_match", color_match)):
+        if not isinstance(p, (bool, np.bool_)) and not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"{name} must be a bool or a probability in [0, 1], got {p!r}")
+    if not 0 < splice_scale[0] <= splice_scale[1]:
+        raise ValueError(f"splice_scale must be (low, high) with 0 < low <= high, got {splice_scale!r}")
     plist, fingerprint = _resolve_photos(photos, segmentations)
 
     params = {
@@ -661,6 +722,13 @@ def generate(out_dir, n: int = DEFAULT_N, seed: int = 0, photos=None, size=(256,
         "area_frac": [float(v) for v in area_frac], "rotation": float(rotation),
         "scale": [float(v) for v in scale],
     }
+    # the options added later are recorded only when used, so sets made without them keep their parameters
+    extra = {"double_jpeg": float(double_jpeg), "first_jpeg_quality": fq, "splice_rotation": float(splice_rotation),
+             "splice_scale": [float(v) for v in splice_scale]}
+    if double_jpeg or splice_rotation or tuple(splice_scale) != (1.0, 1.0):
+        params.update(extra)
+    for name, p in (("blend", blend), ("color_match", color_match)):
+        params[name] = bool(p) if isinstance(p, (bool, np.bool_)) else float(p)
     old = _read_meta(out_dir)
     if old is not None and old.get("params") != params:
         if not overwrite:
@@ -710,16 +778,21 @@ def generate(out_dir, n: int = DEFAULT_N, seed: int = 0, photos=None, size=(256,
             continue
         img, segs = get(host_i)
         host, host_segs = _prepare(img, segs, size, rng, crop_scale, hflip)
+        if double_jpeg:
+            host = _jpeg_roundtrip(host, double_jpeg, fq, rng)
         host = host.astype(np.float64) / 255.0
         if tampered:
             donor = donor_segs = None
             if donor_i is not None:
                 dimg, dsegs = get(donor_i)
                 donor, donor_segs = _prepare(dimg, dsegs, size, rng, crop_scale, hflip)
+                if double_jpeg:
+                    donor = _jpeg_roundtrip(donor, double_jpeg, fq, rng)
                 donor = donor.astype(np.float64) / 255.0
             out, mask, _ = tamper(host, kind, rng, donor=donor, host_segs=host_segs,
                                   donor_segs=donor_segs or (), area_frac=area_frac, rotation=rotation,
-                                  scale=scale, blend=blend, color_match=color_match)
+                                  scale=scale, blend=blend, color_match=color_match,
+                                  splice_rotation=splice_rotation, splice_scale=splice_scale)
         else:
             out, mask = host, None
         quality = None if jq is None else int(rng.integers(jq[0], jq[1] + 1))

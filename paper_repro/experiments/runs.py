@@ -102,6 +102,10 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
             "loader_workers": loader_workers(profile.num_workers, profile.cache_images)}
     if profile.optimizer != "adam":  # only recorded when not the default, so earlier caches stay valid
         spec["optimizer"] = profile.optimizer
+    if profile.schedule != "one_cycle":  # recorded only when not the default, so earlier caches stay valid
+        spec["schedule_kind"] = profile.schedule
+    if profile.ema is not None and stage != "restorer":
+        spec["ema"] = float(profile.ema)
     if profile.size_policy != "resize":  # only recorded when set, so resize-policy caches stay valid
         spec["size_policy"], spec["crop_grid"] = profile.size_policy, profile.crop_grid
     return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists

@@ -2,7 +2,8 @@
 
 :func:`datasets_for` returns ``(train_df, valid_df, eval_sets)`` for a profile. Specs (``profile.train_datasets``
 / ``profile.eval_datasets``): ``synthetic`` (built in, no download), ``photos-synthetic`` (generated from
-``<data_root>/photos``), ``<name>``, ``<name>:train`` / ``<name>:test`` (the seeded 70 / 30 split of a real
+BSDS500's train and val photos under ``<data_root>/photos``), ``photos-ood`` (the out-of-distribution test set,
+generated from BSDS500's test photos and Kodak24), ``<name>``, ``<name>:train`` / ``<name>:test`` (the seeded 70 / 30 split of a real
 dataset under ``profile.split_rule``: ``grouped`` keeps every source photo on one side), ``*`` (every other
 benchmark present under the data root).
 """
@@ -63,21 +64,64 @@ def _cap(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     return keep.reset_index(drop=True)
 
 
+#: Photos under ``<data_root>/photos`` that training data are made from (BSDS500's train and val photos with
+#: their human segmentations) and those kept for the out-of-distribution test set (BSDS500's test photos and
+#: Kodak24): no photo is on both sides.
+TRAIN_PHOTOS = ("bsds500/images/train", "bsds500/images/val")
+OOD_PHOTOS = ("bsds500/images/test", "kodak24")
+
+#: How ``photos-synthetic`` (training) varies its forgeries (:func:`paper_repro.data.synthetic.generate`): every
+#: kind, boundaries feathered or not, colours matched or not, half of the photos a JPEG before the edit, rotated
+#: and resized splices and copy-moves, so that no single artefact gives a region away. Our choice.
+PHOTOS_SYNTHETIC = dict(kinds=("splicing", "copy-move", "removal"), authentic_fraction=0.2, blend=0.5,
+                        color_match=0.5, double_jpeg=0.5, first_jpeg_quality=(60, 95), jpeg_quality=(70, 95),
+                        rotation=45.0, scale=(0.6, 1.5), splice_rotation=20.0, splice_scale=(0.8, 1.25))
+
+#: The out-of-distribution test set ``photos-ood``: the same generator and variety on photos no profile trains
+#: on, with a fixed seed and size (CASIA v1's landscape 256 x 384), so it is the same set for every profile and
+#: is regenerated, never stored: 300 images, a fifth authentic, the rest split evenly between splicing,
+#: copy-move and removal.
+OOD_SET = dict(PHOTOS_SYNTHETIC, n=300, seed=20261202, size=(256, 384))
+
+
+def _photo_folders(profile, root: Path, parts, spec: str) -> list[Path]:
+    folders = [root / "photos" / p for p in parts]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"profile {profile.name!r} uses {spec!r} but {', '.join(missing)} does not exist "
+                                f"(expected BSDS500 / Kodak24 photos there; see the README's data section)")
+    return folders
+
+
 def _photos_synthetic(profile, root: Path) -> pd.DataFrame:
-    """Synthetic tampering made from ``<data_root>/photos`` (BSDS500 + Kodak), generated once into the
-    cache (:func:`paper_repro.data.synthetic.default_cache_dir`, outside the repository)."""
+    """Synthetic tampering made from BSDS500's train and val photos (:data:`TRAIN_PHOTOS`, object-shaped regions
+    from their human segmentations; :data:`PHOTOS_SYNTHETIC`), generated once into the cache
+    (:func:`paper_repro.data.synthetic.default_cache_dir`, outside the repository)."""
     from ..data import manifest, synthetic
 
-    photos = root / "photos"
-    if not photos.is_dir():
-        raise FileNotFoundError(f"profile {profile.name!r} trains on 'photos-synthetic' but {photos} does not exist "
-                                f"(expected BSDS500 / Kodak photos there; see the README's data section)")
+    folders = _photo_folders(profile, root, TRAIN_PHOTOS, "photos-synthetic")
     s = int(profile.synthetic_size)
     out = synthetic.default_cache_dir() / f"photos-synthetic-n{profile.n_synthetic}-{s}x{s}-seed{profile.seed}"
-    synthetic.generate(out, n=profile.n_synthetic, seed=profile.seed, photos=photos, size=(s, s), progress=True,
-                       overwrite=True)
+    synthetic.generate(out, n=profile.n_synthetic, seed=profile.seed, photos=folders, size=(s, s), progress=True,
+                       overwrite=True, **PHOTOS_SYNTHETIC)
     df = manifest("synthetic", out)
     df["dataset"] = "photos-synthetic"
+    return df
+
+
+def photos_ood(root: Path, profile_name: str = "any") -> pd.DataFrame:
+    """The out-of-distribution test set (:data:`OOD_SET`) from BSDS500's test photos and Kodak24
+    (:data:`OOD_PHOTOS`), generated deterministically into the cache on first use; ``dataset`` is
+    ``photos-ood``, ``source`` names the photos each image was made from."""
+    from types import SimpleNamespace
+
+    from ..data import manifest, synthetic
+
+    folders = _photo_folders(SimpleNamespace(name=profile_name), Path(root), OOD_PHOTOS, "photos-ood")
+    out = synthetic.default_cache_dir() / f"photos-ood-seed{OOD_SET['seed']}"
+    synthetic.generate(out, photos=folders, progress=True, overwrite=True, **OOD_SET)
+    df = manifest("synthetic", out)
+    df["dataset"] = "photos-ood"
     return df
 
 
@@ -105,6 +149,8 @@ def _resolve_spec(spec: str, profile, root: Path | None, manifests: dict) -> lis
                                 f"$PAPER_REPRO_DATA (the smoke profile needs none)")
     if spec == "photos-synthetic":
         return [("photos-synthetic", _photos_synthetic(profile, root))]
+    if spec == "photos-ood":
+        return [("photos-ood", photos_ood(root, profile.name))]
     if spec == "*":
         return [(n, manifests.setdefault(n, _real(n, root))) for n in available_datasets()
                 if n not in _NOT_BENCHMARKS and (root / n).exists()]
@@ -150,8 +196,14 @@ def datasets_for(profile) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.Data
             pool = [d for s in profile.train_datasets for _, d in _resolve_spec(s, profile, root, manifests)]
             if not pool:
                 raise ValueError(f"profile {profile.name!r}: no training data from {profile.train_datasets}")
-            pool_df = pd.concat(pool, ignore_index=True)
-            train, valid = _split(pool_df, profile.valid_fraction, profile.seed, profile.split_rule)
+            if len(pool) == 1:
+                train, valid = _split(pool[0].reset_index(drop=True), profile.valid_fraction, profile.seed,
+                                      profile.split_rule)
+            else:  # each dataset split on its own: a dataset's validation part does not depend on the others
+                parts = [_split(d.reset_index(drop=True), profile.valid_fraction, profile.seed, profile.split_rule)
+                         for d in pool]
+                train = pd.concat([t for t, _ in parts], ignore_index=True)
+                valid = pd.concat([v for _, v in parts], ignore_index=True)
             used = {s.partition(":")[0] for s in profile.train_datasets}
             evals = {}
             for s in profile.eval_datasets:

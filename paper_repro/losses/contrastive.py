@@ -124,6 +124,9 @@ class SupervisedPixelContrastive(nn.Module):
 class ReConWaveLoss(nn.Module):
     """ReConWave-Net loss (our design): ``BCE + Dice + contrastive_weight * pixel contrastive``.
 
+    ``segmentation="focal"`` takes the sigmoid focal loss in BCE's place (class weight from ``pos_weight``, see
+    :class:`~paper_repro.losses.segmentation.BCEDiceLoss`); ``dice_weight=0`` leaves Dice out.
+
     The contrastive term is added only when ``outputs`` has ``embeddings`` (Table 4 rows without the
     projection head train with BCE + Dice alone). ``contrastive_weight=0.1`` is our choice (the weight
     is a free hyper-parameter in the paper's description).
@@ -131,9 +134,10 @@ class ReConWaveLoss(nn.Module):
 
     def __init__(self, contrastive_weight: float = 0.1, bce_weight: float = 1.0, dice_weight: float = 1.0,
                  pos_weight: float | None = None, temperature: float = 0.07, max_anchors: int = 1024,
-                 max_views: int = 256, mask_mode: str = "area"):
+                 max_views: int = 256, mask_mode: str = "area", segmentation: str = "bce",
+                 focal_gamma: float = 2.0):
         super().__init__()
-        self.seg = BCEDiceLoss(bce_weight, dice_weight, pos_weight)
+        self.seg = BCEDiceLoss(bce_weight, dice_weight, pos_weight, pixel=segmentation, focal_gamma=focal_gamma)
         self.con = SupervisedPixelContrastive(temperature, max_anchors, max_views, mask_mode)
         self.contrastive_weight = contrastive_weight
 

@@ -56,22 +56,43 @@ class BCELoss(nn.Module):
         return bce, {"bce": bce.detach()}
 
 
+#: pixel terms :class:`BCEDiceLoss` can pair with Dice
+PIXEL_TERMS = ("bce", "focal")
+
+
 class BCEDiceLoss(nn.Module):
-    """``bce_weight * BCE + dice_weight * soft Dice`` — the usual U-Net localisation loss."""
+    """``bce_weight * BCE + dice_weight * soft Dice`` — the usual U-Net localisation loss.
+
+    ``pixel="focal"`` replaces BCE by the sigmoid focal loss (Lin et al., ICCV 2017) with ``alpha`` weighing
+    tampered pixels and ``focal_gamma`` the focusing; ``alpha`` defaults to ``pos_weight / (1 + pos_weight)``
+    (3:1 for ``pos_weight = 3``), so the class weighting is the same as BCE's. The loss parts name the pixel
+    term by ``pixel`` (``bce`` or ``focal``) beside ``dice``.
+    """
 
     def __init__(self, bce_weight: float = 1.0, dice_weight: float = 1.0, pos_weight: float | None = None,
-                 smooth: float = 1.0, dice_per_image: bool = False):
+                 smooth: float = 1.0, dice_per_image: bool = False, pixel: str = "bce", focal_gamma: float = 2.0):
         super().__init__()
-        self.bce = BCELoss(pos_weight)
+        if pixel not in PIXEL_TERMS:
+            raise ValueError(f"pixel term must be one of {PIXEL_TERMS}, got {pixel!r}")
+        if pixel == "focal":
+            alpha = 0.5 if pos_weight is None else float(pos_weight) / (1.0 + float(pos_weight))
+            self.bce = SigmoidFocalLoss(alpha=alpha, gamma=focal_gamma)
+        else:
+            self.bce = BCELoss(pos_weight)
+        self.pixel = pixel
         self.bce_weight, self.dice_weight = bce_weight, dice_weight
         self.smooth, self.dice_per_image = smooth, dice_per_image
 
     def forward(self, outputs, mask, **extra):
         logits, mask = _logits_and_mask(outputs, mask)
         bce, _ = self.bce({"logits": logits}, mask)
-        dice = soft_dice_loss(logits, mask, self.smooth, self.dice_per_image)
-        total = self.bce_weight * bce + self.dice_weight * dice
-        return total, {"bce": bce.detach(), "dice": dice.detach()}
+        total = self.bce_weight * bce
+        parts = {self.pixel: bce.detach()}
+        if self.dice_weight:
+            dice = soft_dice_loss(logits, mask, self.smooth, self.dice_per_image)
+            total = total + self.dice_weight * dice
+            parts["dice"] = dice.detach()
+        return total, parts
 
 
 class SigmoidFocalLoss(nn.Module):

@@ -20,6 +20,8 @@ and pixel contrastive learning; Table 4 ablates DWFEL and the contrastive term, 
   the level above it (:class:`WaveletSkip`), the decoder up-samples bilinearly and concatenates, and the
   head predicts at stride 2 (bilinear to the input size); the contrastive head stays at 1/4;
 - ``stem=`` (:data:`paper_repro.models.encoders.STEMS`): SRM / Bayar noise views beside RGB;
+- ``freeze_bn=True`` keeps the pretrained encoder's batch-norm statistics at their ImageNet values while
+  training (batches of 8 crops give noisy statistics);
 - ``dwfel=False`` gives plain down-sampling (no wavelet enhancement) and ``contrastive=False`` drops the
   projection head, so ``(False, False)``, ``(True, False)``, ``(False, True)``, ``(True, True)`` are
   Table 4's rows.
@@ -84,10 +86,12 @@ class ReConWaveNet(nn.Module):
     def __init__(self, width: int = 16, depth: int = 4, dwfel: bool = True, contrastive: bool = True,
                  wavelet: str = "haar", embed_dim: int = 64, embed_level: int = 2, cbam: bool = True,
                  in_channels: int = 3, return_features: bool = False, encoder: str = "scratch",
-                 stem: str = "rgb", pretrained: bool = True):
+                 stem: str = "rgb", pretrained: bool = True, freeze_bn: bool = False):
         super().__init__()
         check_encoder(encoder)
-        self.encoder_name, self.multiple = encoder, 2 ** depth
+        if freeze_bn and encoder == "scratch":
+            raise ValueError("reconwave: freeze_bn applies to a pretrained encoder's batch norm; encoder is 'scratch'")
+        self.encoder_name, self.multiple, self.freeze_bn = encoder, 2 ** depth, bool(freeze_bn)
         self.noise = ForensicStem(stem)
         if encoder != "scratch":
             self._build_pretrained(width, dwfel, contrastive, wavelet, embed_dim, embed_level, cbam,
@@ -152,6 +156,16 @@ class ReConWaveNet(nn.Module):
         if self.return_features:
             out["features"] = by_stride[self.embed_level]
         return out
+
+    def train(self, mode: bool = True):
+        """``freeze_bn``: the pretrained encoder's batch norm keeps its ImageNet statistics (eval mode) in training
+        too; its affine weights still learn."""
+        super().train(mode)
+        if self.freeze_bn and mode:
+            for m in self.encoder.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.dim() != 4:

@@ -384,6 +384,59 @@ class KeepBestCallback(TrackerCallback):
             self.learn.selected_epoch = self.best_epoch
 
 
+class EMACallback(Callback):
+    """Exponential moving average of the weights (Polyak averaging): after every optimiser step
+    ``ema = decay * ema + (1 - decay) * weights`` over every floating-point tensor of the state dict (batch-norm
+    statistics included). Validation runs on the average, and the fit ends with the average loaded, so
+    ``final.pt`` holds it. Its state travels in ``last.pt`` (``get_state`` / ``set_state``), so a resumed fit
+    averages on exactly."""
+
+    order = 20  # after the optimiser step's bookkeeping, before checkpointing (95)
+
+    def __init__(self, decay: float = 0.99):
+        if not 0.0 < float(decay) < 1.0:
+            raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
+        self.decay = float(decay)
+        self.shadow: dict[str, torch.Tensor] | None = None
+        self._backup = None
+
+    def _floats(self):
+        return {k: v for k, v in get_model(self.learn.model).state_dict().items() if v.dtype.is_floating_point}
+
+    def before_fit(self):
+        if self.shadow is None:  # set_state may have restored it already
+            self.shadow = {k: v.detach().clone().float() for k, v in self._floats().items()}
+
+    def after_step(self):
+        with torch.no_grad():
+            for k, v in self._floats().items():
+                self.shadow[k].mul_(self.decay).add_(v.detach().float(), alpha=1.0 - self.decay)
+
+    def _swap_in(self):
+        model = get_model(self.learn.model)
+        self._backup = {k: v.detach().clone() for k, v in self._floats().items()}
+        model.load_state_dict(self.shadow, strict=False)
+
+    def before_validate(self):
+        self._swap_in()
+
+    def after_validate(self):
+        if self._backup is not None:
+            get_model(self.learn.model).load_state_dict(self._backup, strict=False)
+            self._backup = None
+
+    def after_fit(self):
+        if self.shadow is not None:
+            get_model(self.learn.model).load_state_dict(self.shadow, strict=False)
+        self.shadow = None
+
+    def get_state(self) -> dict:
+        return {"shadow": {k: v.clone() for k, v in (self.shadow or {}).items()}}
+
+    def set_state(self, state: dict) -> None:
+        self.shadow = {k: v.clone() for k, v in state["shadow"].items()} or None
+
+
 # ------------------------------------------------------------------------------------------- logging
 def _as_float(v):
     if isinstance(v, torch.Tensor):

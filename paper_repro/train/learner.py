@@ -33,7 +33,7 @@ from fastai.learner import Learner
 from fastai.torch_core import default_device, get_model, num_distrib, rank_distrib
 
 from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, ClassifierPretrainCallback,
-                        DisturbanceCallback, EpochLogCallback, KeepBestCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
+                        DisturbanceCallback, EMACallback, EpochLogCallback, KeepBestCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
                         resolve_precision, seed_everything, set_rng_state, to_fp32)
 
 FINAL_FORMAT = "paper_repro.final/1"
@@ -253,6 +253,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     if ckpt_dir is not None:
         callbacks.append(CheckpointResumeCallback(ckpt_dir, every=int(checkpoint_every) if checkpoint_every else "epoch",
                                                   resume=resume))
+    if prof is not None and prof.ema is not None and stage != "restorer":
+        callbacks.append(EMACallback(prof.ema))
     if quiet:
         callbacks.append(EpochLogCallback())
     callbacks += list(cbs or [])
@@ -270,7 +272,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
 
 def fit(learn: ResumableLearner, epochs: int | None = None, lr: float | None = None, max_steps: int | None = None,
         pct_start: float = 0.25, save_final: bool = True, **fit_kwargs) -> dict[str, float]:
-    """``fit_one_cycle`` for the learner's stage, then ``ckpt_dir/final.pt``; returns the final metrics.
+    """``fit_one_cycle`` for the learner's stage (the peak rate throughout where the profile's ``schedule`` is
+    ``"constant"``), then ``ckpt_dir/final.pt``; returns the final metrics.
 
     ``epochs`` / ``lr`` / ``max_steps`` default to the learner's profile stage (else 1 epoch, lr 1e-3, no
     cap). ``max_steps`` caps the total training steps: each epoch runs ``ceil(max_steps / epochs)``
@@ -287,12 +290,20 @@ def fit(learn: ResumableLearner, epochs: int | None = None, lr: float | None = N
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     learn.max_train_batches = max(1, math.ceil(int(max_steps) / epochs)) if max_steps else None
 
+    schedule = getattr(prof, "schedule", "one_cycle") if prof is not None else "one_cycle"
+
+    def run():
+        if schedule == "constant":
+            learn.fit(epochs, lr, **fit_kwargs)
+        else:
+            learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
+
     if num_distrib() > 1:
         _prepare_distributed(learn)
         with _distributed(learn):
-            learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
+            run()
     else:
-        learn.fit_one_cycle(epochs, lr, pct_start=pct_start, **fit_kwargs)
+        run()
 
     metrics = learn.final_metrics()
     if not learn.fit_completed:
