@@ -15,7 +15,10 @@ split and is scored on the tampered CASIA v1 images of its *validation* part (a 
 grouped by source photo, never trained on; the same images for every setup, whatever else a setup trains on),
 whole images at their own size, one pass: mean per-image F1 / IoU and AUC, beside the all-tampered mask on the
 same images. The held-out split is not read: a recipe is chosen here and its held-out number is measured once,
-by ``benchmarks/heldout_predict.py``.
+by ``benchmarks/heldout_predict.py``. Each setup is also scored on the out-of-distribution test set
+(``photos-ood``: splices, copy-moves and removals made from BSDS500's test photos and Kodak24, which nothing
+trains on; ``ood_*`` columns, per kind beside the all-tampered mask), a check of what a lever does outside CASIA
+v1, not a criterion of the choice.
 
 Rows accumulate: a run with ``--only`` replaces those setups' rows of the CSV and keeps the others, so the
 table can be filled a few setups at a time. ``train_seconds`` is the wall time of the training on the CPU named
@@ -51,8 +54,22 @@ SETUPS = {
     "encoder Lite2": dict(model={"encoder": "efficientnet-lite2"}),
 }
 
+KINDS = ("splicing", "copy-move", "removal")
 COLUMNS = ["setup", "steps", "train_seconds", "n_images", "valid_f1", "valid_iou", "valid_auc", "all_tampered_f1",
-           "cpu"]
+           "ood_f1", "ood_auc", *[f"ood_f1_{k}" for k in KINDS], *[f"ood_all_tampered_f1_{k}" for k in KINDS], "cpu"]
+
+
+def ood_scores(ckpt, ood, prof, evaluate) -> dict:
+    """F1 / AUC on the tampered images of the out-of-distribution set, overall and per kind, and the all-tampered
+    mask's F1 per kind."""
+    res = evaluate(ckpt, ood, size=prof.eval_size, batch_size=8, precision=prof.precision, progress=False)
+    ref = evaluate("all-tampered", ood, size=None, batch_size=8, progress=False, auc=False)
+    kinds = ood["manipulation"].to_numpy()
+    out = {"ood_f1": res["f1"].mean(), "ood_auc": res["auc"].mean()}
+    for k in KINDS:
+        out[f"ood_f1_{k}"] = res["f1"][kinds == k].mean()
+        out[f"ood_all_tampered_f1_{k}"] = ref["f1"][kinds == k].mean()
+    return out
 
 
 def slug(name: str) -> str:
@@ -85,6 +102,8 @@ def main(argv=None) -> int:
     valid = valid[(valid["label"].astype(int) == 1) & (valid["dataset"] == "casia1")].reset_index(drop=True)
     print(f"validation: {len(valid)} tampered CASIA v1 images of the training side's validation part", flush=True)
     ref = evaluate("all-tampered", valid, size=None, batch_size=8, progress=False, auc=False)
+    ood = E.photos_ood(base.resolved_data_root(), base.name)
+    ood = ood[ood["label"].astype(int) == 1].reset_index(drop=True)
 
     path = Path(args.out or profiles.project_root() / "benchmarks" / f"lever-study-{args.profile}.csv")
     old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
@@ -106,7 +125,8 @@ def main(argv=None) -> int:
         rows.append({"setup": name, "steps": args.steps, "train_seconds": round(seconds, 1),
                      "n_images": int(res["f1"].notna().sum()), "valid_f1": res["f1"].mean(),
                      "valid_iou": res["iou"].mean(), "valid_auc": res["auc"].mean(),
-                     "all_tampered_f1": ref["f1"].mean(), "cpu": _cpu_model()})
+                     "all_tampered_f1": ref["f1"].mean(), **ood_scores(ckpt, ood, prof, evaluate),
+                     "cpu": _cpu_model()})
         print(rows[-1], flush=True)
         new = pd.DataFrame(rows, columns=COLUMNS)
         out = pd.concat([old[~old["setup"].isin(new["setup"])], new], ignore_index=True)

@@ -216,17 +216,22 @@ def test_train_or_load_uses_the_run_schedule_and_profile_loss_kwargs(micro):
     assert spec["data"][0] != full["data"][0] and spec["data"][1] == full["data"][1]
 
 
-def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path):
+def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path, monkeypatch):
     from paper_repro import profiles
 
-    prof = profiles.get("smoke", results_dir=str(tmp_path))
+    monkeypatch.setenv(profiles.HOME_ENV, str(tmp_path))
+    prof = profiles.get("smoke")
     with pytest.raises(FileNotFoundError, match="benchmarks/levers.py"):
         E.lever_results(prof)
-    pd.DataFrame({"setup": ["a", "all-tampered reference"], "steps": [400, 0], "f1": [0.4, 0.15],
-                  "iou": [0.3, 0.09], "auc": [0.85, np.nan]}).to_csv(tmp_path / "levers.csv", index=False)
+    (tmp_path / "benchmarks").mkdir()
+    path = tmp_path / "benchmarks" / "lever-study-smoke.csv"
+    pd.DataFrame({"setup": ["cpu recipe", "plain"], "steps": [400, 400], "valid_f1": [0.4, 0.35],
+                  "valid_iou": [0.3, 0.25], "valid_auc": [0.85, 0.8], "all_tampered_f1": [0.15, 0.15]}).to_csv(
+        path, index=False)
     t = E.lever_results(prof)
-    assert list(t["setup"]) == ["a", "all-tampered reference"] and t["f1"].iloc[0] == pytest.approx(0.4)
-    pd.DataFrame({"setup": ["a"]}).to_csv(tmp_path / "levers.csv", index=False)
+    assert list(t["setup"]) == ["cpu recipe", "plain"]
+    assert t["f1_vs_recipe"].tolist() == pytest.approx([0.0, -0.05])
+    pd.DataFrame({"setup": ["a"]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="missing columns"):
         E.lever_results(prof)
 

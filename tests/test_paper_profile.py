@@ -71,3 +71,15 @@ def test_paper_profile_trains_every_stage_and_sweeps(paper_small):
     names = set(res["dataset"])
     if paper_small.train_datasets != ("synthetic",):
         assert "casia1" in names  # the paper's held-out CASIA split is one of its evaluation sets
+
+
+def test_paper_reconwave_stands_on_the_pretrained_encoder_and_scratch_stays_an_option():
+    from paper_repro.models import create
+
+    full = profiles.get("paper")
+    assert full.model_cfg("reconwave")["encoder"] == "efficientnet-lite0"
+    assert "photos-ood" in full.eval_datasets  # the out-of-distribution set beside CASIA v1
+    scratch = profiles.get("paper", model_kwargs={"reconwave": profiles.SCRATCH_RECONWAVE}).model_cfg("reconwave")
+    assert (scratch["encoder"], scratch["depth"], scratch["width"]) == ("scratch", 4, 64)
+    model = create("reconwave", **scratch)
+    assert model.encoder_name == "scratch" and len(model.enc) == 4

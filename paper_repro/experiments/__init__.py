@@ -44,7 +44,7 @@ from .figures import (compare_examples, data_overview, dataset_stats, embedding_
 from .paper_view import TIDY_COLUMNS, paper_baselines, paper_comparison, paper_view
 from .intervals import INTERVAL_COLUMNS, add_intervals
 from .runs import RUNS, SEED_RUNS, Run, checkpoint, load, profile_for, run_budget, train_or_load, training_history
-from .splits import SPLIT_TEST_FRACTION, datasets_for
+from .splits import OOD_SET, SPLIT_TEST_FRACTION, datasets_for, photos_ood
 from .sweeps import BENCO_METRICS, ablation_grid, sweep_results, tidy_sweep
 from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_RESTORER, clean_identity,
                      convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_results, method_comparison, method_sweeps,
@@ -62,5 +62,5 @@ __all__ = [
     "BENCO_METRICS", "REFERENCE", "ablation_grid", "convention_table", "lever_results", "versus_reference",
     "CLAIMS", "Claim", "claims_table", "INTERVAL_COLUMNS", "add_intervals", "SEED_RUNS", "run_budget",
     "BUDGET_COLUMNS", "TABLE_DETECTOR", "TABLE_RESTORER", "restoration_vs_augmentation", "seed_noise",
-    "clean_identity", "disturbance_confusion_by_level",
+    "clean_identity", "disturbance_confusion_by_level", "OOD_SET", "photos_ood",
 ]

@@ -498,18 +498,22 @@ def method_comparison(profile) -> pd.DataFrame:
 
 
 def lever_results(profile) -> pd.DataFrame:
-    """Which lever gave what (``benchmarks/levers.py``, written to ``<results>/levers.csv``): held-out F1 / IoU /
-    AUC of ReConWave-Net's detector per setup at equal optimiser steps, with the all-tampered reference row.
-    Raises ``FileNotFoundError`` naming the command when the benchmark has not been run for this profile."""
+    """Which lever gives what (``benchmarks/levers.py``, committed as ``benchmarks/lever-study-<profile>.csv``):
+    validation F1 / IoU / AUC of ReConWave-Net's detector per setup at equal optimiser steps, one change at a
+    time from the profile's recipe, with the all-tampered mask's F1 on the same images and each setup's F1
+    difference from the recipe (``f1_vs_recipe``). Raises ``FileNotFoundError`` naming the command when the
+    study has not been run for this profile."""
     profile = _profiles.get(profile)
-    path = Path(profile.results_dir) / "levers.csv"
+    path = _profiles.project_root() / "benchmarks" / f"lever-study-{profile.name}.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `python benchmarks/levers.py --data-root <data>` "
-                                f"(about 30 min on a 2-core CPU) to measure the levers")
+        raise FileNotFoundError(f"{path} not found: run `python benchmarks/levers.py --profile {profile.name} "
+                                f"--data-root <data>` (about 8 min per setup on a 2-core CPU) to measure the levers")
     t = pd.read_csv(path)
-    missing = {"setup", "steps", "f1", "iou", "auc"} - set(t.columns)
+    missing = {"setup", "steps", "valid_f1", "valid_iou", "valid_auc", "all_tampered_f1"} - set(t.columns)
     if missing:
-        raise ValueError(f"{path}: not a levers table (missing columns {sorted(missing)})")
+        raise ValueError(f"{path}: not a lever table (missing columns {sorted(missing)})")
+    recipe = t.loc[t["setup"] == "cpu recipe", "valid_f1"]
+    t["f1_vs_recipe"] = t["valid_f1"] - float(recipe.iloc[0]) if len(recipe) else float("nan")
     return t
 
 
