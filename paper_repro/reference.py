@@ -192,6 +192,10 @@ def write_reference(profile, dest: Path | None = None, project: Path | None = No
     from . import profiles
 
     prof = profiles.get(profile)
+    if tuple(prof.train_datasets) != ("synthetic",) and prof.resolved_data_root() is None:
+        raise ValueError(f"profile {prof.name!r} ran on real data but no data root is known: set $PAPER_REPRO_DATA "
+                         f"(or pass the profile with data_root) so that the published notebooks name it "
+                         f"<data_root> and the manifest carries the data's fingerprint")
     project = Path(project) if project else profiles.project_root()
     dest = Path(dest) if dest else project / REFERENCE_ROOT / prof.name
     if dest.exists():

@@ -111,3 +111,11 @@ def test_committed_notebooks_have_valid_unique_cell_ids():
         ids = [c.get("id") for c in nb.cells]
         assert all(ids) and len(set(ids)) == len(ids), f.name
         assert "parameters" in nb.cells[1].metadata.get("tags", []), f"{f.name}: the parameters cell comes first"
+
+
+def test_reference_of_a_real_data_run_needs_its_data_root(tmp_path, monkeypatch):
+    monkeypatch.setenv(profiles.HOME_ENV, str(tmp_path))
+    monkeypatch.delenv("PAPER_REPRO_DATA", raising=False)
+    with pytest.raises(ValueError, match="PAPER_REPRO_DATA"):
+        reference.write_reference("cpu")
+    assert not (tmp_path / reference.REFERENCE_ROOT / "cpu").exists()  # nothing half-written
