@@ -20,6 +20,11 @@ by ``benchmarks/heldout_predict.py``. Each setup is also scored on the out-of-di
 trains on; ``ood_*`` columns, per kind beside the all-tampered mask), a check of what a lever does outside CASIA
 v1, not a criterion of the choice.
 
+``--main SETUP`` trains that one setup at the profile's main budget (the shipped detector's: 2000 steps in
+``cpu``) into ``checkpoints/levers/<profile>/main-<setup>/final.pt``, prints the path and the training time, and
+writes nothing to the table; ``benchmarks/heldout_predict.py --checkpoint PATH`` then measures it on the held-out
+split and the out-of-distribution set.
+
 Rows accumulate: a run with ``--only`` replaces those setups' rows of the CSV and keeps the others, so the
 table can be filled a few setups at a time. ``train_seconds`` is the wall time of the training on the CPU named
 in ``cpu`` (equal steps are not equal time: a larger crop or encoder costs more per step); a setup loaded from
@@ -85,8 +90,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--only", nargs="+", default=None, help="setup names to run (default: all)")
     ap.add_argument("--out", default=None, help="default: benchmarks/lever-study-<profile>.csv")
+    ap.add_argument("--main", default=None, metavar="SETUP", help="train this setup at the main budget and stop")
     args = ap.parse_args(argv)
-    unknown = sorted(set(args.only or ()) - set(SETUPS))
+    unknown = sorted((set(args.only or ()) | ({args.main} if args.main else set())) - set(SETUPS))
     if unknown:
         ap.error(f"unknown setup(s) {unknown}; setups: {list(SETUPS)}")
 
@@ -96,6 +102,15 @@ def main(argv=None) -> int:
     from paper_repro.evaluate import evaluate
 
     ckdir = str(profiles.project_root() / "checkpoints" / "levers" / args.profile)
+    if args.main:
+        setup = SETUPS[args.main]
+        prof = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir).replace(**setup.get("profile", {}))
+        data = E.datasets_for(prof)[:2] if "train_datasets" in setup.get("profile", {}) else None
+        t0 = time.time()
+        ckpt = E.train_or_load(prof, "main-" + slug(args.main)[len("lever-"):], "reconwave",
+                               model_cfg=setup.get("model"), loss_cfg=setup.get("loss"), data=data, budget="main")
+        print(f"{args.main}: {prof.stage('detector', 'main')} -> {ckpt} ({time.time() - t0:.0f} s on {_cpu_model()})")
+        return 0
     base = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir, epochs={"detector": args.epochs},
                          max_steps={"detector": args.steps})
     _, valid, _ = E.datasets_for(base)
