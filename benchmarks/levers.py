@@ -39,9 +39,11 @@ from pathlib import Path
 
 import pandas as pd
 
-#: setup -> dict(profile=<profile overrides>, model=<model_cfg>, loss=<loss_cfg>); one change each
+#: setup -> dict(profile=<profile overrides>, model=<model_cfg>, loss=<loss_cfg>, seed=<training seed>); one change
+#: each
 SETUPS = {
     "cpu recipe": dict(),
+    "cpu recipe, training seed 1": dict(seed=1),  # the training noise a lever's difference is read against
     "plain U-Net (no DWFEL, no contrastive)": dict(model={"dwfel": False, "contrastive": False}),
     "no on-the-fly tampering": dict(profile={"onthefly_tampering": 0.0}),
     "half of the items on-the-fly": dict(profile={"onthefly_tampering": 0.5}),
@@ -132,7 +134,7 @@ def main(argv=None) -> int:
             data = E.datasets_for(prof)[:2]
         t0 = time.time()
         ckpt = E.train_or_load(prof, slug(name), "reconwave", model_cfg=setup.get("model"),
-                               loss_cfg=setup.get("loss"), data=data)
+                               loss_cfg=setup.get("loss"), data=data, seed=setup.get("seed"))
         seconds = time.time() - t0
         if seconds < 30 and name in set(old["setup"]):  # loaded from the cache: keep the training time
             seconds = float(old.loc[old["setup"] == name, "train_seconds"].iloc[0])
