@@ -86,3 +86,6 @@ def test_real_photo_folders_are_disjoint():
     assert not {p.name for p in train} & {p.name for p in ood}
     assert not {p.path.resolve() for p in train} & {p.path.resolve() for p in ood}
     assert all(p.seg_path is not None for p in train)  # object-shaped regions from the human segmentations
+    for p in train:  # every segmentation fits its photo, a quarter turn back where the copy stores it turned
+        img = p.load()
+        assert all(s.shape == img.shape[:2] for s in S.orient_segmentations(img, p.segmentations())), p.name

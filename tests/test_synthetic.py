@@ -340,3 +340,19 @@ def test_probabilities_draw_per_image_and_bools_draw_nothing():
     assert seen == {True, False}
     with pytest.raises(ValueError, match="probability"):
         S.generate("/nonexistent-never-written", n=2, double_jpeg=1.5, progress=False)
+
+
+@pytest.mark.parametrize("k", [1, -1])
+def test_segmentations_a_quarter_turn_off_are_turned_back(k):
+    """A photo with a bright square and its segmentation stored a quarter turn away: the turn that puts the
+    region's boundary on the photo's edges is found."""
+    img = np.zeros((30, 50, 3), np.uint8)
+    img[5:15, 8:20] = 255  # off-centre, so the two quarter turns differ
+    seg = np.zeros((30, 50), np.int32)
+    seg[5:15, 8:20] = 1
+    stored = np.rot90(seg, -k)  # (50, 30), as some BSDS500 copies hold them
+    turned = S.orient_segmentations(img, [stored, stored + 1])
+    assert all(np.array_equal(t, seg + i) for i, t in enumerate(turned))
+    assert S.orient_segmentations(img, [seg])[0] is seg  # the right shape: untouched
+    with pytest.raises(ValueError, match="does not match"):
+        S._prepare(img, [np.zeros((7, 9), np.int32)], (16, 16))

@@ -152,12 +152,36 @@ def _crop_box(h, w, size, rng=None, crop_scale=None):
     return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
 
 
+def orient_segmentations(img: np.ndarray, segs: list[np.ndarray]) -> list[np.ndarray]:
+    """Segmentations stored a quarter turn from their photo (shape ``(W, H)`` for an ``(H, W)`` photo; some
+    copies of BSDS500 hold photos rotated against their ``groundTruth``) turned back: of the two quarter turns,
+    the one whose region boundaries fall on stronger edges of the photo (mean Sobel magnitude along the
+    boundaries of the first annotation). Segmentations of the photo's shape are returned as they are."""
+    h, w = img.shape[:2]
+    if not segs or all(s.shape == (h, w) for s in segs) or any(s.shape != (w, h) for s in segs):
+        return segs
+    from scipy import ndimage as ndi
+
+    grey = np.asarray(img, dtype=np.float64).reshape(h, w, -1).mean(-1)
+    edges = np.hypot(ndi.sobel(grey, 0), ndi.sobel(grey, 1))
+
+    def fit(k):
+        s = np.rot90(segs[0], k)
+        boundary = ndi.maximum_filter(s, 3) != ndi.minimum_filter(s, 3)
+        return edges[boundary].mean() if boundary.any() else 0.0
+
+    k = max((-1, 1), key=fit)
+    return [np.ascontiguousarray(np.rot90(s, k)) for s in segs]
+
+
 def _prepare(img: np.ndarray, segs: list[np.ndarray], size, rng=None, crop_scale=None, hflip=False):
-    """Crop to ``size``'s aspect ratio and resize (bicubic; segmentations nearest); optional flip."""
+    """Crop to ``size``'s aspect ratio and resize (bicubic; segmentations nearest, turned to the photo first by
+    :func:`orient_segmentations`); optional flip."""
     from PIL import Image
 
     th, tw = size
     h, w = img.shape[:2]
+    segs = orient_segmentations(img, segs)
     top, left, ch, cw = _crop_box(h, w, size, rng, crop_scale)
     out = np.asarray(Image.fromarray(img).crop((left, top, left + cw, top + ch))
                      .resize((tw, th), Image.Resampling.BICUBIC), dtype=np.uint8)
