@@ -17,7 +17,7 @@ checkpoints under ``checkpoints/hparam-search/``) on the training part of the gr
 scored on the tampered images of its *validation* part (a fifth of the training side, grouped by source photo,
 never trained on), whole images at their own size, one pass: mean per-image F1 / IoU and AUC, beside the
 all-tampered mask on the same images. ``chosen`` marks the best validation F1 per method. The held-out split is
-not read.
+not read. A run with ``--methods`` replaces those methods' rows of the CSV and keeps the others'.
 """
 from __future__ import annotations
 
@@ -83,9 +83,15 @@ def main(argv=None) -> int:
                              "valid_auc": res["auc"].mean(), "all_tampered_f1": ref["f1"].mean(),
                              "cpu": _cpu_model()})
                 print(rows[-1], flush=True)
-    out = pd.DataFrame(rows)
-    out["chosen"] = out["valid_f1"] == out.groupby("method")["valid_f1"].transform("max")
     path = Path(args.out or profiles.project_root() / "benchmarks" / f"hparam-search-{args.profile}.csv")
+    out = pd.DataFrame(rows)
+    if path.is_file():  # the methods searched now replace their rows; the others' rows are kept
+        old = pd.read_csv(path)
+        out = pd.concat([old[~old["method"].isin(out["method"])], out], ignore_index=True)
+        out["method"] = pd.Categorical(out["method"], [m for m in METHODS if m in set(out["method"])], ordered=True)
+        out = out.sort_values("method", kind="stable").reset_index(drop=True)
+        out["method"] = out["method"].astype(str)
+    out["chosen"] = out["valid_f1"] == out.groupby("method")["valid_f1"].transform("max")
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False)
     print(out.to_string(index=False))

@@ -247,7 +247,8 @@ _BASE: dict[str, dict[str, Any]] = {
                      "mpc-finetune": {"alpha": 0.75}},
         # learning rate and class weight of the compared detectors: the best validation F1 of
         # benchmarks/hparam_search.py (lr 1e-3 / 3e-3 x class weight 1 / 3; benchmarks/hparam-search-cpu.csv):
-        # LPCLNet 3e-3 and 3x, NCL 1e-3 and 3x, MPC's head 3e-3 and alpha 0.75 (the stages' own values otherwise)
+        # ReConWave-Net 1e-3 and 3x (the stage's own), LPCLNet 3e-3 and 3x, NCL 1e-3 and 3x, MPC's head 3e-3 and
+        # alpha 0.75 (the stages' own values otherwise)
         model_lr={"lpclnet": 3e-3},
         authentic_fraction=0.1,
         # a third of each detector epoch's items are fresh splices / copy-moves of the authentic training photos
