@@ -44,6 +44,7 @@ import pandas as pd
 SETUPS = {
     "cpu recipe": dict(),
     "cpu recipe, training seed 1": dict(seed=1),  # the training noise a lever's difference is read against
+    "cpu recipe, training seed 2": dict(seed=2),
     "plain U-Net (no DWFEL, no contrastive)": dict(model={"dwfel": False, "contrastive": False}),
     "no on-the-fly tampering": dict(profile={"onthefly_tampering": 0.0}),
     "half of the items on-the-fly": dict(profile={"onthefly_tampering": 0.5}),
