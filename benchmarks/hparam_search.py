@@ -88,9 +88,7 @@ def main(argv=None) -> int:
     if path.is_file():  # the methods searched now replace their rows; the others' rows are kept
         old = pd.read_csv(path)
         out = pd.concat([old[~old["method"].isin(out["method"])], out], ignore_index=True)
-        out["method"] = pd.Categorical(out["method"], [m for m in METHODS if m in set(out["method"])], ordered=True)
-        out = out.sort_values("method", kind="stable").reset_index(drop=True)
-        out["method"] = out["method"].astype(str)
+        out = out.sort_values("method", key=lambda m: m.map(list(METHODS).index), kind="stable", ignore_index=True)
     out["chosen"] = out["valid_f1"] == out.groupby("method")["valid_f1"].transform("max")
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False)

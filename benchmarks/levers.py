@@ -67,11 +67,10 @@ COLUMNS = ["setup", "steps", "train_seconds", "n_images", "valid_f1", "valid_iou
            "ood_f1", "ood_auc", *[f"ood_f1_{k}" for k in KINDS], *[f"ood_all_tampered_f1_{k}" for k in KINDS], "cpu"]
 
 
-def ood_scores(ckpt, ood, prof, evaluate) -> dict:
+def ood_scores(ckpt, ood, ref, prof, evaluate) -> dict:
     """F1 / AUC on the tampered images of the out-of-distribution set, overall and per kind, and the all-tampered
-    mask's F1 per kind."""
+    mask's F1 per kind (``ref``: its per-image scores on the same images)."""
     res = evaluate(ckpt, ood, size=prof.eval_size, batch_size=8, precision=prof.precision, progress=False)
-    ref = evaluate("all-tampered", ood, size=None, batch_size=8, progress=False, auc=False)
     kinds = ood["manipulation"].to_numpy()
     out = {"ood_f1": res["f1"].mean(), "ood_auc": res["auc"].mean()}
     for k in KINDS:
@@ -108,10 +107,10 @@ def main(argv=None) -> int:
     if args.main:
         setup = SETUPS[args.main]
         prof = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir).replace(**setup.get("profile", {}))
-        data = E.datasets_for(prof)[:2] if "train_datasets" in setup.get("profile", {}) else None
         t0 = time.time()
         ckpt = E.train_or_load(prof, "main-" + slug(args.main)[len("lever-"):], "reconwave",
-                               model_cfg=setup.get("model"), loss_cfg=setup.get("loss"), data=data, budget="main")
+                               model_cfg=setup.get("model"), loss_cfg=setup.get("loss"), budget="main",
+                               seed=setup.get("seed"))
         print(f"{args.main}: {prof.stage('detector', 'main')} -> {ckpt} ({time.time() - t0:.0f} s on {_cpu_model()})")
         return 0
     base = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir, epochs={"detector": args.epochs},
@@ -122,6 +121,7 @@ def main(argv=None) -> int:
     ref = evaluate("all-tampered", valid, size=None, batch_size=8, progress=False, auc=False)
     ood = E.photos_ood(base.resolved_data_root(), base.name)
     ood = ood[ood["label"].astype(int) == 1].reset_index(drop=True)
+    ood_ref = evaluate("all-tampered", ood, size=None, batch_size=8, progress=False, auc=False)
 
     path = Path(args.out or profiles.project_root() / "benchmarks" / f"lever-study-{args.profile}.csv")
     old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
@@ -130,12 +130,9 @@ def main(argv=None) -> int:
         if args.only and name not in args.only:
             continue
         prof = base.replace(**setup.get("profile", {}))
-        data = None
-        if "train_datasets" in setup.get("profile", {}):
-            data = E.datasets_for(prof)[:2]
         t0 = time.time()
         ckpt = E.train_or_load(prof, slug(name), "reconwave", model_cfg=setup.get("model"),
-                               loss_cfg=setup.get("loss"), data=data, seed=setup.get("seed"))
+                               loss_cfg=setup.get("loss"), seed=setup.get("seed"))
         seconds = time.time() - t0
         if seconds < 30 and name in set(old["setup"]):  # loaded from the cache: keep the training time
             seconds = float(old.loc[old["setup"] == name, "train_seconds"].iloc[0])
@@ -143,7 +140,7 @@ def main(argv=None) -> int:
         rows.append({"setup": name, "steps": args.steps, "train_seconds": round(seconds, 1),
                      "n_images": int(res["f1"].notna().sum()), "valid_f1": res["f1"].mean(),
                      "valid_iou": res["iou"].mean(), "valid_auc": res["auc"].mean(),
-                     "all_tampered_f1": ref["f1"].mean(), **ood_scores(ckpt, ood, prof, evaluate),
+                     "all_tampered_f1": ref["f1"].mean(), **ood_scores(ckpt, ood, ood_ref, prof, evaluate),
                      "cpu": _cpu_model()})
         print(rows[-1], flush=True)
         new = pd.DataFrame(rows, columns=COLUMNS)

@@ -84,11 +84,11 @@ PHOTOS_SYNTHETIC = dict(kinds=("splicing", "copy-move", "removal"), authentic_fr
 OOD_SET = dict(PHOTOS_SYNTHETIC, n=300, seed=20261202, size=(256, 384))
 
 
-def _photo_folders(profile, root: Path, parts, spec: str) -> list[Path]:
+def _photo_folders(root: Path, parts, spec: str, profile_name: str) -> list[Path]:
     folders = [root / "photos" / p for p in parts]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
-        raise FileNotFoundError(f"profile {profile.name!r} uses {spec!r} but {', '.join(missing)} does not exist "
+        raise FileNotFoundError(f"profile {profile_name!r} uses {spec!r} but {', '.join(missing)} does not exist "
                                 f"(expected BSDS500 / Kodak24 photos there; see the README's data section)")
     return folders
 
@@ -99,7 +99,7 @@ def _photos_synthetic(profile, root: Path) -> pd.DataFrame:
     (:func:`paper_repro.data.synthetic.default_cache_dir`, outside the repository)."""
     from ..data import manifest, synthetic
 
-    folders = _photo_folders(profile, root, TRAIN_PHOTOS, "photos-synthetic")
+    folders = _photo_folders(root, TRAIN_PHOTOS, "photos-synthetic", profile.name)
     s = int(profile.synthetic_size)
     out = synthetic.default_cache_dir() / f"photos-synthetic-n{profile.n_synthetic}-{s}x{s}-seed{profile.seed}"
     synthetic.generate(out, n=profile.n_synthetic, seed=profile.seed, photos=folders, size=(s, s), progress=True,
@@ -113,11 +113,9 @@ def photos_ood(root: Path, profile_name: str = "any") -> pd.DataFrame:
     """The out-of-distribution test set (:data:`OOD_SET`) from BSDS500's test photos and Kodak24
     (:data:`OOD_PHOTOS`), generated deterministically into the cache on first use; ``dataset`` is
     ``photos-ood``, ``source`` names the photos each image was made from."""
-    from types import SimpleNamespace
-
     from ..data import manifest, synthetic
 
-    folders = _photo_folders(SimpleNamespace(name=profile_name), Path(root), OOD_PHOTOS, "photos-ood")
+    folders = _photo_folders(Path(root), OOD_PHOTOS, "photos-ood", profile_name)
     out = synthetic.default_cache_dir() / f"photos-ood-seed{OOD_SET['seed']}"
     synthetic.generate(out, photos=folders, progress=True, overwrite=True, **OOD_SET)
     df = manifest("synthetic", out)
