@@ -57,6 +57,9 @@ SETUPS = {
     "EMA of weights (0.99)": dict(profile={"ema": 0.99}),
     "brightness / contrast augmentation": dict(profile={"detector_disturbance": {}}),
     "+ photos-synthetic (BSDS500 train / val)": dict(profile={"train_datasets": ("photos-synthetic", "casia1:train")}),
+    # photos-synthetic's object-shaped forgeries in place of the blob-shaped on-the-fly ones (cheaper steps)
+    "photos-synthetic instead of on-the-fly": dict(profile={"train_datasets": ("photos-synthetic", "casia1:train"),
+                                                            "onthefly_tampering": 0.0}),
     "crop 384": dict(profile={"image_size": 384}),
     "batch 16": dict(profile={"batch_size": 16}),
     "encoder Lite2": dict(model={"encoder": "efficientnet-lite2"}),

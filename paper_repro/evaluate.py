@@ -193,7 +193,7 @@ def _progress(it, total, desc, enabled):
 def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable = (("clean", None),),
              restorer=None, batch_size: int = 8, device=None, precision: str = "auto",
              max_images: int | None = None, progress: bool = True, num_workers: int = 0,
-             threshold: float = 0.5, auc: bool = True, seed: int = 0) -> pd.DataFrame:
+             threshold: float = 0.5, auc: bool = True, seed: int = 0, tta: str = "none") -> pd.DataFrame:
     """Per-image localisation scores, one row per (image, perturbation, level), in manifest order.
 
     ``model``: a detector (``nn.Module`` or ``final.pt`` path) returning ``logits``; ``restorer``: optional
@@ -204,7 +204,8 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
     (metrics' ``empty_policy="nan"``), so nan-aware means average over tampered images.
     Unreadable rows are skipped with a warning and listed in ``result.attrs["skipped"]``.
     ``size=None``: predict at each image's stored resolution (padded to the models' multiple); ``(h, w)``:
-    resize to it and the map back.
+    resize to it and the map back. ``tta``: test-time augmentation of :func:`paper_repro.inference.infer`
+    (``"none"``: one pass; ``"flips"``: the mean of the four flipped views, as ``predict`` does by default).
     """
     from .metrics import MetricAccumulator
 
@@ -219,7 +220,7 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
     for x, masks, idx, metas in _batches(df, size, batch_size, num_workers, dev, "evaluate", progress, skipped):
         for k, (name, level) in enumerate(perts):
             xp = _perturb(name, x, level, idx, seed)
-            out = infer(model, xp, restorer=restorer, size=size, precision=precision)
+            out = infer(model, xp, restorer=restorer, size=size, precision=precision, tta=tta)
             prob, pred_cls = out["prob"], out["disturbance"]
             true_cls = None
             if name in ("clean", "brightness", "contrast"):
@@ -310,9 +311,10 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
     is perturbed, restored and compared with the clean image: ``psnr`` / ``ssim`` over the whole image
     and ``psnr_tampered`` / ``ssim_tampered`` inside the tampered mask (NaN for authentic images);
     ``psnr_input`` is the unrestored perturbed image's PSNR for reference. ``perturbations`` defaults to
-    the paper's brightness/contrast grid without the clean level. ``round8`` (default) rounds the disturbed
-    image to 8 bits, as a disturbed photo is stored (without it a contrast of 0.7 loses nothing and its exact
-    inverse scores infinite PSNR). ``restorer="restore-oracle"``: the oracle inverse that knows the
+    the paper's brightness/contrast grid without the clean level. ``round8`` (default) stores the resized
+    clean image and the disturbed one at 8 bits, as photos are stored: without it a contrast of 0.7 loses
+    nothing and its exact inverse scores infinite PSNR, and a resized photo off the 8-bit grid hides the
+    histogram's gap comb that a gain (contrast > 1) leaves in a stored photo. ``restorer="restore-oracle"``: the oracle inverse that knows the
     disturbance (:func:`paper_repro.perturb.invert` with the clean image), Table 1's physical ceiling.
     """
     from .metrics import psnr, ssim
@@ -332,6 +334,8 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
                                          resize_input=True):
         m_small = torch.stack([F.interpolate(m[None, None].float(), size=size, mode="nearest")[0, 0] > 0.5
                                for m in masks])
+        if round8:
+            x = torch.round(x * 255.0) / 255.0
         for pname, level in perts:
             xp = _perturb(pname, x, level, idx, seed)
             if round8:

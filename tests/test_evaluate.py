@@ -179,6 +179,31 @@ def test_restoration_scores(df64):
     assert table.loc[("undo", "authentic", "brightness"), "psnr"] > table.loc[("keep", "authentic", "brightness"), "psnr"]
 
 
+def test_restoration_sees_stored_8_bit_photos_so_a_gain_leaves_its_gap_comb(df64):
+    seen = []
+
+    class Record(Shift):
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return super().forward(x)
+
+    rec = Record(0.0)
+    rec.model_name = "record"
+    res = restoration_scores(rec, df64, [("contrast", 2.0)], size=48, progress=False, device="cpu", with_ssim=False)
+    codes = torch.cat(seen) * 255.0
+    assert torch.allclose(codes, codes.round(), atol=1e-3)  # stored at 8 bits
+    # the resized clean photo is on the 8-bit grid before the gain: every unclipped code of 2x is even
+    inner = codes.round()[codes.round() < 255]
+    assert inner.numel() > 1000 and bool((inner % 2 == 0).all())
+    # without the 8-bit storage the resized photo is off the grid and the comb is gone
+    seen.clear()
+    restoration_scores(rec, df64, [("contrast", 2.0)], size=48, progress=False, device="cpu", with_ssim=False,
+                       round8=False)
+    raw = torch.cat(seen) * 255.0
+    assert not torch.allclose(raw, raw.round(), atol=1e-3)
+    assert np.isfinite(res["psnr"]).all()
+
+
 def test_restoration_baselines_by_name(df64):
     none = restoration_scores("restore-none", df64, [("contrast", 0.5)], size=64, progress=False, device="cpu",
                               with_ssim=False)

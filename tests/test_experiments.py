@@ -236,6 +236,31 @@ def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path, 
         E.lever_results(prof)
 
 
+def test_shipped_detector_scores_every_held_out_tampered_image_beside_the_all_tampered_mask(micro):
+    from paper_repro.data import read_pair
+
+    capped = micro.replace(max_eval_images=4)  # the tables' sample cap does not apply here
+    t = E.shipped_detector(capped, tta=("none", "flips"))
+    _, valid, _ = E.datasets_for(micro.replace(max_eval_images=None))
+    tampered = valid[valid["label"].astype(int) == 1]
+    assert len(tampered) > 4
+    assert set(t["dataset"]) == {"synthetic"} and list(dict.fromkeys(t["tta"])) == ["none", "flips"]
+    pooled = t[t["manipulation"] == "all"].set_index("tta")
+    assert pooled.loc["none", "n_images"] == len(tampered)
+    kinds = t[(t["manipulation"] != "all") & (t["tta"] == "none")]
+    assert kinds["n_images"].sum() == len(tampered)
+    assert set(kinds["manipulation"]) == set(tampered["manipulation"])
+    # the trivial reference: F1 of an all-ones mask is 2p / (1 + p), p the tampered fraction of each image
+    p = np.array([read_pair(r)[1].mean() for _, r in tampered.iterrows()])  # stored at the evaluation size
+    assert pooled.loc["none", "all_tampered_f1"] == pytest.approx(float(np.mean(2 * p / (1 + p))), abs=1e-6)
+    assert (t["margin"] - (t["f1"] - t["all_tampered_f1"])).abs().max() < 1e-9
+    for m in ("f1", "auc", "margin"):
+        assert ((t[f"{m}_low"] <= t[m] + 1e-12) & (t[m] <= t[f"{m}_high"] + 1e-12)).all()
+    assert (t["steps"] > 0).all() and set(t["encoder"]) == {"scratch"}
+    # flip averaging is a different prediction of the same images (an untrained model is not flip-symmetric)
+    assert pooled.loc["none", "auc"] != pytest.approx(pooled.loc["flips", "auc"], abs=1e-9)
+
+
 def test_versus_reference_says_when_a_model_learned_nothing():
     s = pd.DataFrame({"f1 clean": [0.46, 0.19, 0.09, 0.16]},
                      index=pd.Index(["reconwave", "lpclnet", "mpc", E.REFERENCE], name="method"))

@@ -8,7 +8,7 @@ Notebooks call these and only show, plot and save what they return. One module p
 - :mod:`~paper_repro.experiments.sweeps`: evaluation over the brightness / contrast grid and its cache
   (:func:`sweep_results`, :func:`tidy_sweep`);
 - :mod:`~paper_repro.experiments.tables`: one function per results table (Tables 1-8, the method
-  comparison, the lever table) and the display reshapes (:func:`summarize`, :func:`wide`);
+  comparison, the lever table, the shipped detector on the whole held-out split) and the display reshapes (:func:`summarize`, :func:`wide`);
 - :mod:`~paper_repro.experiments.intervals`: bootstrap intervals of every row and paired differences from a
   table's reference row (``ci_low`` / ``ci_high``, ``vs_ref`` ...);
 - :mod:`~paper_repro.experiments.claims`: a verdict per comparative claim (:func:`claims_table`);
@@ -47,8 +47,9 @@ from .runs import RUNS, SEED_RUNS, Run, checkpoint, load, profile_for, run_budge
 from .splits import OOD_SET, SPLIT_TEST_FRACTION, datasets_for, photos_ood
 from .sweeps import BENCO_METRICS, ablation_grid, sweep_results, tidy_sweep
 from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_RESTORER, clean_identity,
-                     convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_results, method_comparison, method_sweeps,
-                     restoration_vs_augmentation, seed_noise, summarize, table1_restoration, table4_modules,
+                     convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_results,
+                     method_comparison, method_sweeps, restoration_vs_augmentation, seed_noise, shipped_detector,
+                     summarize, table1_restoration, table4_modules,
                      table5_wavelets, table6_restoration_onoff, table7_attention, table8_forensic_loss,
                      tables23_sweeps, versus_reference, wide)
 
@@ -59,7 +60,8 @@ __all__ = [
     "table6_restoration_onoff", "table7_attention", "table8_forensic_loss", "METHODS", "method_sweeps",
     "method_comparison", "examples", "compare_examples", "paper_comparison", "paper_baselines",
     "embedding_separation", "data_overview", "dataset_stats", "mask_stats", "perturbation_examples",
-    "BENCO_METRICS", "REFERENCE", "ablation_grid", "convention_table", "lever_results", "versus_reference",
+    "BENCO_METRICS", "REFERENCE", "ablation_grid", "convention_table", "lever_results", "shipped_detector",
+    "versus_reference",
     "CLAIMS", "Claim", "claims_table", "INTERVAL_COLUMNS", "add_intervals", "SEED_RUNS", "run_budget",
     "BUDGET_COLUMNS", "TABLE_DETECTOR", "TABLE_RESTORER", "restoration_vs_augmentation", "seed_noise",
     "clean_identity", "disturbance_confusion_by_level", "OOD_SET", "photos_ood",

@@ -183,7 +183,7 @@ def _restoration_scores(profile, restorer: str, grid) -> pd.DataFrame:
     out = []
     for name, df in evals.items():
         what = {"kind": "restoration", "res": rid, "data": _fingerprint(df), "grid": grid,
-                "size": list(profile.size), "round8": True}
+                "size": list(profile.size), "round8": True, "clean8": True}
 
         def compute(df=df):
             return restoration_scores(path, df, perturbations=grid, size=profile.size,

@@ -20,7 +20,7 @@ from .identity import _fingerprint
 from .intervals import RESTORATION_COLUMNS, add_intervals
 from .paper_view import _attach_paper, _order
 from .runs import SEED_RUNS, _instantiate, _model_ref, run_budget
-from .splits import datasets_for
+from .splits import datasets_for, photos_ood
 from .sweeps import (_cached, _grid, _paper_grid, _restoration_scores, _tidy_restoration, ablation_grid,
                      restoration_per_image, sweep_results, tidy_sweep)
 
@@ -258,8 +258,9 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
             ds = TamperDataset(df, size=profile.size, policy="resize")
             dl = torch.utils.data.DataLoader(ds, batch_size=profile.eval_batch_size, shuffle=False)
             for x, _ in dl:
+                x = torch.round(x * 255.0) / 255.0  # the resized photo stored at 8 bits, as photos are
                 for pert, lv in grid:
-                    xp = P.apply(pert, x, lv)
+                    xp = torch.round(P.apply(pert, x, lv) * 255.0) / 255.0  # and the disturbed one
                     label = P.disturbance_label(pert, lv)
                     with torch.no_grad():
                         out = model(xp)
@@ -272,7 +273,7 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
                                   strength_error=abs(e - truth)) for p, e in zip(pred, est)]
         return pd.DataFrame(rows)
 
-    what = {"kind": "disturbance", "version": 2, "res": rid, "data": [_fingerprint(d) for d in evals.values()], "grid": grid,
+    what = {"kind": "disturbance", "version": 3, "res": rid, "data": [_fingerprint(d) for d in evals.values()], "grid": grid,
             "size": list(profile.size)}
     preds = _cached(profile, what, compute)
     return preds.assign(correct=preds["true_class"] == preds["pred_class"])
@@ -281,8 +282,8 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
 def disturbance_accuracy(profile, restorer: str = "restorer") -> tuple[pd.DataFrame, pd.DataFrame]:
     """How well the restorer's classifier names the disturbance (our five classes: the paper's count is not public).
 
-    Every evaluation image is perturbed at each level of the profile's grid (clean included) and
-    classified; the class is the one the restorer acts on (:func:`paper_repro.inference.decided_disturbance`:
+    Every evaluation image, resized and stored at 8 bits, is perturbed at each level of the profile's grid
+    (clean included), stored at 8 bits again and classified; the class is the one the restorer acts on (:func:`paper_repro.inference.decided_disturbance`:
     "none" below its ``clean_threshold``). Returns ``(accuracy, confusion)``: accuracy per (dataset,
     perturbation, level, true class) plus an ``all`` row per dataset, and the confusion counts (rows true
     class, columns predicted). ``strength_mae``: the mean absolute error of the strength the restorer estimates
@@ -495,6 +496,60 @@ def method_comparison(profile) -> pd.DataFrame:
     out.attrs["paper_missing"] = " | ".join(_paper.MISSING_TABLES[k]
                                             for k in ("ncl/table", "mpc/table", "lpclnet/table"))
     return _order(out)
+
+
+def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = ("none", "flips")) -> pd.DataFrame:
+    """The detector ``predict`` ships, on every tampered image of the held-out split (the whole split, not the
+    comparison tables' sample) and, where the photos are present, on the out-of-distribution set ``photos-ood``
+    (BSDS500's test photos and Kodak24, which nothing trains on): clean images, one pass (``tta="none"``) and
+    with flip averaging (``"flips"``, ``predict``'s default), whole images at their own size.
+
+    One row per (dataset, manipulation, tta); ``manipulation="all"`` pools the kinds. ``f1`` / ``iou`` / ``auc``
+    are means over images with 95 % bootstrap intervals (``*_low`` / ``*_high``; ``profile.n_bootstrap``
+    resamples, seeded); ``all_tampered_f1`` is the trivial mask's F1 on the same images and ``margin`` the
+    detector's F1 minus it, with its paired interval (the same resampled images for both). Per-image scores
+    are cached with the sweeps'."""
+    from .. import stats
+    from ..evaluate import evaluate
+
+    profile = _profiles.get(profile)
+    _, _, evals = datasets_for(profile.replace(max_eval_images=None))
+    name, held = next(iter(evals.items()))
+    sets = {name: held}
+    root = profile.resolved_data_root()
+    if name != "synthetic" and root is not None and (Path(root) / "photos").is_dir():
+        sets["photos-ood"] = photos_ood(root, profile.name)
+    det_path, det_id = _model_ref(profile, detector)
+    rows = []
+    for dname, df in sets.items():
+        df = df[df["label"].astype(int) == 1].reset_index(drop=True)
+        ref = evaluate(REFERENCE, df, size=profile.eval_size, batch_size=profile.eval_batch_size, progress=False,
+                       auc=False)
+        for mode in tta:
+            what = {"kind": "shipped", "det": det_id, "data": _fingerprint(df), "tta": mode,
+                    "size": None if profile.eval_size is None else list(profile.eval_size),
+                    "precision": profile.precision}
+
+            def compute(df=df, mode=mode):
+                return evaluate(det_path, df, size=profile.eval_size, batch_size=profile.eval_batch_size,
+                                precision=profile.precision, num_workers=profile.num_workers, tta=mode,
+                                progress=True)
+
+            res = _cached(profile, what, compute)
+            kinds = res["manipulation"].astype(str).to_numpy()
+            for kind in ["all", *dict.fromkeys(kinds)]:
+                sel = np.ones(len(res), bool) if kind == "all" else kinds == kind
+                row = dict(dataset=dname, manipulation=kind, tta=mode, n_images=int(sel.sum()))
+                for metric in ("f1", "iou", "auc"):
+                    ci = stats.bootstrap_ci(res[metric].to_numpy()[sel], n_resamples=profile.n_bootstrap,
+                                            seed=profile.seed)
+                    row.update({metric: ci.estimate, f"{metric}_low": ci.low, f"{metric}_high": ci.high})
+                row["all_tampered_f1"] = float(ref["f1"].to_numpy()[sel].mean())
+                gap = stats.paired_difference(res["f1"].to_numpy()[sel], ref["f1"].to_numpy()[sel],
+                                              n_resamples=profile.n_bootstrap, seed=profile.seed)
+                row.update(margin=gap.estimate, margin_low=gap.low, margin_high=gap.high)
+                rows.append(row)
+    return _budget(profile, pd.DataFrame(rows), detector)
 
 
 def lever_results(profile) -> pd.DataFrame:
