@@ -312,10 +312,11 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
     and ``psnr_tampered`` / ``ssim_tampered`` inside the tampered mask (NaN for authentic images);
     ``psnr_input`` is the unrestored perturbed image's PSNR for reference. ``perturbations`` defaults to
     the paper's brightness/contrast grid without the clean level. ``round8`` (default) stores the resized
-    clean image and the disturbed one at 8 bits, as photos are stored: without it a contrast of 0.7 loses
-    nothing and its exact inverse scores infinite PSNR, and a resized photo off the 8-bit grid hides the
-    histogram's gap comb that a gain (contrast > 1) leaves in a stored photo. ``restorer="restore-oracle"``: the oracle inverse that knows the
-    disturbance (:func:`paper_repro.perturb.invert` with the clean image), Table 1's physical ceiling.
+    clean image and the disturbed one at 8 bits as photos are stored (:func:`paper_repro.perturb.store8`):
+    without it a contrast of 0.7 loses nothing and its exact inverse scores infinite PSNR, and a resized photo
+    off the 8-bit grid hides the gap comb that a gain (contrast > 1) leaves in a stored photo's histogram.
+    ``restorer="restore-oracle"``: the oracle inverse that knows the disturbance
+    (:func:`paper_repro.perturb.invert` with the clean image), Table 1's physical ceiling.
     """
     from .metrics import psnr, ssim
 
@@ -335,11 +336,11 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
         m_small = torch.stack([F.interpolate(m[None, None].float(), size=size, mode="nearest")[0, 0] > 0.5
                                for m in masks])
         if round8:
-            x = torch.round(x * 255.0) / 255.0
+            x = P.store8(x)
         for pname, level in perts:
             xp = _perturb(pname, x, level, idx, seed)
             if round8:
-                xp = torch.round(xp * 255.0) / 255.0
+                xp = P.store8(xp)
             if oracle:
                 restored = P.invert(xp.float(), pname, level, clean=x.float())
             else:

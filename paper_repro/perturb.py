@@ -232,6 +232,14 @@ CONVENTIONS = {
 }
 
 
+def store8(x: torch.Tensor) -> torch.Tensor:
+    """``x`` stored at 8 bits as image software stores it: each value to its nearest level, halves rounded up
+    (``floor(255 x + 0.5)``, with a margin of 1e-3 level so float error does not split a half). Rounding halves
+    to even (``torch.round``) would send a brightness shift by half a level (``alpha = 0.1`` is 25.5 levels)
+    alternately up and down and leave every other level empty, the comb of a contrast gain."""
+    return (torch.floor(x.clamp(0.0, 1.0) * 255.0 + 0.5 + 1e-3).clamp(0.0, 255.0) / 255.0).to(x.dtype)
+
+
 def apply_convention(convention: str, name: str, x: torch.Tensor, level, round8: bool = False) -> torch.Tensor:
     """Brightness / contrast of :data:`CONVENTIONS` ``[convention]``; ``round8`` rounds the result to 8 bits
     (as saving the disturbed photo would)."""

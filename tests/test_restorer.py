@@ -180,6 +180,47 @@ def test_histogram_features_tell_clean_darkened_and_contrast_changed_ramps_apart
     assert torch.allclose(histogram_features(perm), histogram_features(lower))
 
 
+def test_comb_gain_reads_a_stored_gain_and_nothing_else():
+    import torch.nn.functional as F
+
+    from paper_repro import perturb as P
+    from paper_repro.models.restorer import COMB_MIN_EMPTY, anchor_strengths, comb_gain
+
+    ramp = _ramp()
+    for beta in (1.5, 2.0):
+        y = P.store8(P.contrast(ramp, beta))
+        assert comb_gain(y).item() == pytest.approx(beta - 1, abs=0.03)
+        assert anchor_strengths(y)[0, 4].item() == pytest.approx(beta - 1, abs=0.03)
+    # no gain, no comb: clean, darkened, brightened by half a level's multiple, lower contrast
+    for y in (ramp, P.store8(P.brightness(ramp, -0.3)), P.store8(P.brightness(ramp, 0.1)),
+              P.store8(P.contrast(ramp, 0.7))):
+        assert comb_gain(y).item() < COMB_MIN_EMPTY
+    # a gain resized off the 8-bit grid has no comb: the anchor falls back to the clipped share f / (1 - f)
+    # (a ramp four pixels per level, so that the resized gain of 2 still reaches every level)
+    wide = ramp.repeat_interleave(4, dim=-1)
+    y = P.contrast(wide, 2.0)
+    assert comb_gain(y).item() == pytest.approx(1.0, abs=0.03)
+    blurred = F.interpolate(F.interpolate(y, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False),
+                            size=y.shape[-2:], mode="bilinear", align_corners=False)
+    assert comb_gain(blurred).item() < COMB_MIN_EMPTY
+    lum = blurred.mean(1)
+    f = (lum >= 1 - 0.5 / 255).float().mean().item()
+    assert anchor_strengths(blurred)[0, 4].item() == pytest.approx(f / (1 - f), abs=1e-5)
+
+
+def test_store8_rounds_halves_up_so_a_half_level_shift_leaves_no_comb():
+    from paper_repro import perturb as P
+    from paper_repro.models.restorer import histogram_features
+
+    ramp = _ramp()
+    shifted = P.store8(P.brightness(ramp, 0.1))  # 25.5 levels
+    codes = (shifted * 255).round()
+    assert torch.allclose(shifted * 255, codes, atol=1e-3)
+    assert torch.equal(codes[0, 0, 0, :200], torch.arange(26, 226, dtype=codes.dtype))  # every level moved by 26
+    assert histogram_features(shifted)[0, 36].item() == 0.0  # no empty level in range
+    assert histogram_features(torch.round(P.brightness(ramp, 0.1) * 255) / 255)[0, 36].item() > 0.2  # half to even
+
+
 def test_histogram_quantiser_keeps_levels_and_moves_a_half_level_shift_in_one_piece():
     from paper_repro.models.restorer import histogram_features
 

@@ -258,9 +258,9 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
             ds = TamperDataset(df, size=profile.size, policy="resize")
             dl = torch.utils.data.DataLoader(ds, batch_size=profile.eval_batch_size, shuffle=False)
             for x, _ in dl:
-                x = torch.round(x * 255.0) / 255.0  # the resized photo stored at 8 bits, as photos are
+                x = P.store8(x)  # the resized photo stored at 8 bits, as photos are
                 for pert, lv in grid:
-                    xp = torch.round(P.apply(pert, x, lv) * 255.0) / 255.0  # and the disturbed one
+                    xp = P.store8(P.apply(pert, x, lv))  # and the disturbed one
                     label = P.disturbance_label(pert, lv)
                     with torch.no_grad():
                         out = model(xp)

@@ -81,17 +81,53 @@ def image_statistics(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean, std, q, lo, hi], dim=1)
 
 
+#: The share of empty levels in a histogram's bulk from which :func:`anchor_strengths` reads a higher contrast's
+#: gain off the gap comb rather than off the clipped share: a gain of 1.11 empties a tenth of the levels, and the
+#: bulk of a photo's histogram at 8 bits has (almost) none empty. Our choice.
+COMB_MIN_EMPTY = 0.1
+
+
+def _level_histograms(x: torch.Tensor) -> torch.Tensor:
+    """Each channel's 256-level histogram ``(B * C, 256)``, normalised, after the quantiser of
+    :func:`histogram_features` (``floor(255 x + 0.25)``)."""
+    b, c = x.shape[:2]
+    q = torch.floor(x.detach().float().clamp(0.0, 1.0) * 255.0 + 0.25).long().reshape(b * c, -1)
+    hist = torch.zeros(b * c, 256, device=x.device).scatter_add_(1, q, torch.ones_like(q, dtype=torch.float32))
+    return hist / hist.sum(1, keepdim=True)
+
+
+def comb_gain(x: torch.Tensor) -> torch.Tensor:
+    """``beta - 1`` of a gain read off the gap comb ``(B,)`` (our design, after Stamm and Liu, IEEE TIFS 2010):
+    a gain ``beta > 1`` of a photo stored at 8 bits reaches only every ``beta``-th level, so a share
+    ``e = 1 - 1 / beta`` of the levels in the histogram's bulk stays empty and ``beta - 1 = e / (1 - e)``. The
+    bulk is the levels between the 1st and the 99th percentile of each channel's pixels (sparse tails leave
+    levels empty without any gain) without the clipped ends 0 and 255; ``e`` is averaged over the channels and
+    capped at 0.8. A photo off the 8-bit grid (resized after the gain) shows no comb: 0."""
+    b, c = x.shape[:2]
+    hist = _level_histograms(x)
+    cdf = hist.cumsum(1)
+    bulk = (cdf >= 0.01) & (cdf - hist <= 0.99)
+    bulk[:, 0] = False
+    bulk[:, 255] = False
+    empty = ((hist == 0) & bulk).sum(1) / bulk.sum(1).clamp_min(1)
+    e = empty.reshape(b, c).mean(1).clamp(max=0.8)
+    return e / (1 - e)
+
+
 def anchor_strengths(x: torch.Tensor) -> torch.Tensor:
-    """Per-class first guesses of the signed strength ``(B, 5)`` from the image's extremes (our design), on the
-    assumption that the clean photo spans black to white: brighter ``alpha = min``; darker ``alpha = max - 1``;
-    lower contrast ``beta - 1 = max - 1``; higher contrast ``beta - 1 = f / (1 - f)`` with ``f`` the share of
+    """Per-class first guesses of the signed strength ``(B, 5)`` (our design): brighter ``alpha = min``; darker
+    ``alpha = max - 1``; lower contrast ``beta - 1 = max - 1`` (the image's extremes, on the assumption that the
+    clean photo spans black to white); higher contrast: the gap comb's :func:`comb_gain` where the comb is clear
+    (at least :data:`COMB_MIN_EMPTY` of the bulk's levels empty), else ``f / (1 - f)`` with ``f`` the share of
     luminance clipped at white (exact for a uniform histogram); none ``0``. The classifier adds a learned
     correction to each."""
     lo = x.amin(dim=(1, 2, 3)).float()
     hi = x.amax(dim=(1, 2, 3)).float()
     lum = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2] if x.shape[1] == 3 else x.mean(1)
     f = (lum.float() >= 1 - 0.5 / 255).float().mean(dim=(1, 2)).clamp(max=0.8)
-    return torch.stack([torch.zeros_like(lo), lo, hi - 1, hi - 1, f / (1 - f)], dim=1)
+    comb = comb_gain(x)
+    higher = torch.where(comb >= COMB_MIN_EMPTY / (1 - COMB_MIN_EMPTY), comb, f / (1 - f))
+    return torch.stack([torch.zeros_like(lo), lo, hi - 1, hi - 1, higher], dim=1)
 
 
 #: Length of :func:`histogram_features`' vector.
@@ -122,9 +158,7 @@ def histogram_features(x: torch.Tensor, bins: int = 32) -> torch.Tensor:
     if 256 % bins:
         raise ValueError(f"histogram_features: bins must divide 256, got {bins}")
     b, c = x.shape[:2]
-    q = torch.floor(x.detach().float().clamp(0.0, 1.0) * 255.0 + 0.25).long().reshape(b * c, -1)
-    hist = torch.zeros(b * c, 256, device=x.device).scatter_add_(1, q, torch.ones_like(q, dtype=torch.float32))
-    hist = hist / hist.sum(1, keepdim=True)
+    hist = _level_histograms(x)
     coarse = torch.log10(hist.reshape(b * c, bins, 256 // bins).sum(-1) + 1e-4) / 4 + 1
     inner = hist[:, 1:255]
     mass = inner.sum(1).clamp_min(1e-8)
