@@ -60,6 +60,8 @@ SETUPS = {
     # photos-synthetic's object-shaped forgeries in place of the blob-shaped on-the-fly ones (cheaper steps)
     "photos-synthetic instead of on-the-fly": dict(profile={"train_datasets": ("photos-synthetic", "casia1:train"),
                                                             "onthefly_tampering": 0.0}),
+    "photos-synthetic instead of on-the-fly, training seed 1": dict(
+        profile={"train_datasets": ("photos-synthetic", "casia1:train"), "onthefly_tampering": 0.0}, seed=1),
     "crop 384": dict(profile={"image_size": 384}),
     "batch 16": dict(profile={"batch_size": 16}),
     "encoder Lite2": dict(model={"encoder": "efficientnet-lite2"}),
