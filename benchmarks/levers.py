@@ -39,6 +39,9 @@ from pathlib import Path
 
 import pandas as pd
 
+#: photos-synthetic's object-shaped forgeries in place of the blob-shaped on-the-fly ones (cheaper steps)
+PHOTOS_INSTEAD_OF_ONTHEFLY = {"train_datasets": ("photos-synthetic", "casia1:train"), "onthefly_tampering": 0.0}
+
 #: setup -> dict(profile=<profile overrides>, model=<model_cfg>, loss=<loss_cfg>, seed=<training seed>); one change
 #: each
 SETUPS = {
@@ -57,11 +60,8 @@ SETUPS = {
     "EMA of weights (0.99)": dict(profile={"ema": 0.99}),
     "brightness / contrast augmentation": dict(profile={"detector_disturbance": {}}),
     "+ photos-synthetic (BSDS500 train / val)": dict(profile={"train_datasets": ("photos-synthetic", "casia1:train")}),
-    # photos-synthetic's object-shaped forgeries in place of the blob-shaped on-the-fly ones (cheaper steps)
-    "photos-synthetic instead of on-the-fly": dict(profile={"train_datasets": ("photos-synthetic", "casia1:train"),
-                                                            "onthefly_tampering": 0.0}),
-    "photos-synthetic instead of on-the-fly, training seed 1": dict(
-        profile={"train_datasets": ("photos-synthetic", "casia1:train"), "onthefly_tampering": 0.0}, seed=1),
+    "photos-synthetic instead of on-the-fly": dict(profile=PHOTOS_INSTEAD_OF_ONTHEFLY),
+    "photos-synthetic instead of on-the-fly, training seed 1": dict(profile=PHOTOS_INSTEAD_OF_ONTHEFLY, seed=1),
     "crop 384": dict(profile={"image_size": 384}),
     "batch 16": dict(profile={"batch_size": 16}),
     "encoder Lite2": dict(model={"encoder": "efficientnet-lite2"}),

@@ -96,15 +96,16 @@ def _level_histograms(x: torch.Tensor) -> torch.Tensor:
     return hist / hist.sum(1, keepdim=True)
 
 
-def comb_gain(x: torch.Tensor) -> torch.Tensor:
+def comb_gain(x: torch.Tensor, hist: torch.Tensor | None = None) -> torch.Tensor:
     """``beta - 1`` of a gain read off the gap comb ``(B,)`` (our design, after Stamm and Liu, IEEE TIFS 2010):
     a gain ``beta > 1`` of a photo stored at 8 bits reaches only every ``beta``-th level, so a share
     ``e = 1 - 1 / beta`` of the levels in the histogram's bulk stays empty and ``beta - 1 = e / (1 - e)``. The
     bulk is the levels between the 1st and the 99th percentile of each channel's pixels (sparse tails leave
     levels empty without any gain) without the clipped ends 0 and 255; ``e`` is averaged over the channels and
-    capped at 0.8. A photo off the 8-bit grid (resized after the gain) shows no comb: 0."""
+    capped at 0.8. A photo off the 8-bit grid (resized after the gain) shows no comb: 0. ``hist``: ``x``'s
+    :func:`_level_histograms` when the caller has them."""
     b, c = x.shape[:2]
-    hist = _level_histograms(x)
+    hist = _level_histograms(x) if hist is None else hist
     cdf = hist.cumsum(1)
     bulk = (cdf >= 0.01) & (cdf - hist <= 0.99)
     bulk[:, 0] = False
@@ -114,18 +115,18 @@ def comb_gain(x: torch.Tensor) -> torch.Tensor:
     return e / (1 - e)
 
 
-def anchor_strengths(x: torch.Tensor) -> torch.Tensor:
+def anchor_strengths(x: torch.Tensor, hist: torch.Tensor | None = None) -> torch.Tensor:
     """Per-class first guesses of the signed strength ``(B, 5)`` (our design): brighter ``alpha = min``; darker
     ``alpha = max - 1``; lower contrast ``beta - 1 = max - 1`` (the image's extremes, on the assumption that the
     clean photo spans black to white); higher contrast: the gap comb's :func:`comb_gain` where the comb is clear
     (at least :data:`COMB_MIN_EMPTY` of the bulk's levels empty), else ``f / (1 - f)`` with ``f`` the share of
     luminance clipped at white (exact for a uniform histogram); none ``0``. The classifier adds a learned
-    correction to each."""
+    correction to each. ``hist``: ``x``'s :func:`_level_histograms` when the caller has them."""
     lo = x.amin(dim=(1, 2, 3)).float()
     hi = x.amax(dim=(1, 2, 3)).float()
     lum = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2] if x.shape[1] == 3 else x.mean(1)
     f = (lum.float() >= 1 - 0.5 / 255).float().mean(dim=(1, 2)).clamp(max=0.8)
-    comb = comb_gain(x)
+    comb = comb_gain(x, hist)
     higher = torch.where(comb >= COMB_MIN_EMPTY / (1 - COMB_MIN_EMPTY), comb, f / (1 - f))
     return torch.stack([torch.zeros_like(lo), lo, hi - 1, hi - 1, higher], dim=1)
 
@@ -134,7 +135,7 @@ def anchor_strengths(x: torch.Tensor) -> torch.Tensor:
 N_HISTOGRAM_FEATURES = 39
 
 
-def histogram_features(x: torch.Tensor, bins: int = 32) -> torch.Tensor:
+def histogram_features(x: torch.Tensor, bins: int = 32, hist: torch.Tensor | None = None) -> torch.Tensor:
     """Content-invariant evidence of a brightness / contrast change from the 8-bit histogram ``(B, 39)``.
 
     Each channel is quantised to 8 bits (what a saved photo holds; the features never see sub-level values) by
@@ -152,13 +153,14 @@ def histogram_features(x: torch.Tensor, bins: int = 32) -> torch.Tensor:
       (Stamm and Liu, IEEE TIFS 2010); a natural photo's histogram is smooth;
     - the occupied range: the darkest and brightest occupied level, divided by 255.
 
-    Our design, computed at the input's full resolution (resizing would blur the comb away)."""
+    Our design, computed at the input's full resolution (resizing would blur the comb away). ``hist``: ``x``'s
+    :func:`_level_histograms` when the caller has them."""
     if x.dim() != 4:
         raise ValueError(f"histogram_features: expected (B, C, H, W), got shape {tuple(x.shape)}")
     if 256 % bins:
         raise ValueError(f"histogram_features: bins must divide 256, got {bins}")
     b, c = x.shape[:2]
-    hist = _level_histograms(x)
+    hist = _level_histograms(x) if hist is None else hist
     coarse = torch.log10(hist.reshape(b * c, bins, 256 // bins).sum(-1) + 1e-4) / 4 + 1
     inner = hist[:, 1:255]
     mass = inner.sum(1).clamp_min(1e-8)
@@ -197,8 +199,9 @@ class DisturbanceClassifier(nn.Module):
 
     def forward(self, x):
         # at full resolution: the extremes and the histogram's comb are exact there
-        anchors = anchor_strengths(x) if self.per_class else None
-        hist = histogram_features(x) if self.histogram else None
+        levels = _level_histograms(x) if self.per_class or self.histogram else None  # computed once for both
+        anchors = anchor_strengths(x, levels) if self.per_class else None
+        hist = histogram_features(x, hist=levels) if self.histogram else None
         h, w = x.shape[-2:]
         s = self.cls_size / max(h, w)
         if s < 1:
