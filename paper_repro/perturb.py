@@ -241,8 +241,8 @@ def store8(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_convention(convention: str, name: str, x: torch.Tensor, level, round8: bool = False) -> torch.Tensor:
-    """Brightness / contrast of :data:`CONVENTIONS` ``[convention]``; ``round8`` rounds the result to 8 bits
-    (as saving the disturbed photo would)."""
+    """Brightness / contrast of :data:`CONVENTIONS` ``[convention]``; ``round8`` stores the result at 8 bits
+    (:func:`store8`, as saving the disturbed photo would)."""
     try:
         fns = CONVENTIONS[convention]
     except KeyError:
@@ -251,7 +251,7 @@ def apply_convention(convention: str, name: str, x: torch.Tensor, level, round8:
     if fn is None:
         raise ValueError(f"apply_convention: brightness or contrast, got {name!r}")
     out = fn(x, level)
-    return torch.round(out * 255.0) / 255.0 if round8 else out
+    return store8(out) if round8 else out
 
 
 PERTURBATIONS = {

@@ -355,19 +355,21 @@ def convention_table(profile, max_images: int | None = None, round8: Sequence[bo
             masks = (m.reshape(len(x), *x.shape[-2:]) > 0.5)
             for conv in P.CONVENTIONS:
                 for r8 in round8:
+                    # stored at 8 bits: the resized clean photo as well as the disturbed one
+                    x0 = P.store8(x) if r8 else x
                     for pert, lv in grid:
-                        y = P.apply_convention(conv, pert, x, lv, round8=r8)
+                        y = P.apply_convention(conv, pert, x0, lv, round8=r8)
                         for j in range(len(x)):
                             if not masks[j].any():
                                 continue
                             rows.append(dict(convention=conv, round8=r8, manipulation=manips[j],
                                              perturbation=pert, level=lv,
-                                             psnr=float(psnr(y[j], x[j], mask=masks[j])),
-                                             ssim=float(ssim(y[j], x[j], mask=masks[j]))))
+                                             psnr=float(psnr(y[j], x0[j], mask=masks[j])),
+                                             ssim=float(ssim(y[j], x0[j], mask=masks[j]))))
         return pd.DataFrame(rows)
 
     what = {"kind": "conventions", "data": _fingerprint(df), "grid": grid, "size": list(profile.size),
-            "conventions": list(P.CONVENTIONS), "round8": round8}
+            "conventions": list(P.CONVENTIONS), "round8": round8, "clean8": True}
     per = _cached(profile, what, compute)
     per = per.assign(psnr=per["psnr"].clip(upper=100.0))
     keys = ["convention", "round8", "perturbation", "level"]
