@@ -353,10 +353,11 @@ def convention_table(profile, max_images: int | None = None, round8: Sequence[bo
             manips = list(df["manipulation"].iloc[i:i + len(x)])
             i += len(x)
             masks = (m.reshape(len(x), *x.shape[-2:]) > 0.5)
+            # stored at 8 bits: the resized clean photo as well as the disturbed one
+            clean = {r8: P.store8(x) if r8 else x for r8 in round8}
             for conv in P.CONVENTIONS:
                 for r8 in round8:
-                    # stored at 8 bits: the resized clean photo as well as the disturbed one
-                    x0 = P.store8(x) if r8 else x
+                    x0 = clean[r8]
                     for pert, lv in grid:
                         y = P.apply_convention(conv, pert, x0, lv, round8=r8)
                         for j in range(len(x)):
