@@ -16,6 +16,7 @@ Table 1's PSNR / SSIM (whole image and inside the tampered mask) of a restorer o
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import warnings
@@ -299,11 +300,18 @@ def sweep_table(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou"), a
 
 
 # ------------------------------------------------------------------------------------- restoration
+#: the known-disturbance inverses of :func:`restoration_scores` (no model): with the clean image's mean in the
+#: clipped pixels (the ceiling) and with the middle of their interval
+ORACLES = ("restore-oracle", "restore-known")
+#: what :func:`restoration_scores` may hand a trained restorer instead of its own estimate
+TEACHERS = (None, "class", "class+strength")
+
+
 @torch.no_grad()
 def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | None = None, size=(256, 256),
                        batch_size: int = 8, device=None, precision: str = "fp32", max_images: int | None = None,
                        progress: bool = True, num_workers: int = 0, seed: int = 0,
-                       with_ssim: bool = True, round8: bool = True) -> pd.DataFrame:
+                       with_ssim: bool = True, round8: bool = True, teacher: str | None = None) -> pd.DataFrame:
     """Per-image restoration quality (ReConWave-Net Table 1), one row per (image, perturbation, level).
 
     ``restorer``: a model returning ``restored`` (``nn.Module``, ``final.pt`` path, or a registered name
@@ -316,15 +324,25 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
     without it a contrast of 0.7 loses nothing and its exact inverse scores infinite PSNR, and a resized photo
     off the 8-bit grid hides the gap comb that a gain (contrast > 1) leaves in a stored photo's histogram.
     ``restorer="restore-oracle"``: the oracle inverse that knows the disturbance
-    (:func:`paper_repro.perturb.invert` with the clean image), Table 1's physical ceiling.
+    (:func:`paper_repro.perturb.invert` with the clean image), Table 1's physical ceiling;
+    ``restorer="restore-known"``: the same inverse without the clean image (clipped pixels get the middle of
+    their interval, as the trained restorer's analytic step fills them).
+
+    ``teacher`` (trained restorers only) hands the restorer the truth it otherwise estimates, to take its gap
+    to the oracle apart: ``"class"`` the true disturbance class (its own strength estimate), ``"class+strength"``
+    the true class and the true signed strength (``alpha``, or ``beta - 1``).
     """
     from .metrics import psnr, ssim
 
     size = _size(size)
     dev = _device(device)
-    oracle = isinstance(restorer, str) and restorer == "restore-oracle"
+    oracle = restorer if isinstance(restorer, str) and restorer in ORACLES else None
     name = restorer if isinstance(restorer, str) and not os.path.isfile(restorer) else getattr(restorer, "model_name", None)
     restorer = None if oracle else _as_model(restorer, dev)
+    if teacher not in TEACHERS:
+        raise ValueError(f"restoration_scores: teacher must be one of {TEACHERS}, got {teacher!r}")
+    if teacher is not None and (oracle or "disturbance" not in inspect.signature(restorer.forward).parameters):
+        raise ValueError("restoration_scores: teacher needs a trained restorer whose forward takes the disturbance")
     method = name or getattr(restorer, "model_name", type(restorer).__name__)
     perts = _check_perturbations(perturbations if perturbations is not None else P.sweep_grid(clean=False))
     df = _take(df, max_images)
@@ -342,10 +360,17 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
             if round8:
                 xp = P.store8(xp)
             if oracle:
-                restored = P.invert(xp.float(), pname, level, clean=x.float())
+                restored = P.invert(xp.float(), pname, level, clean=x.float() if oracle == "restore-oracle" else None)
             else:
+                given = {}
+                if teacher is not None:
+                    n = xp.shape[0]
+                    given["disturbance"] = torch.full((n,), P.disturbance_label(pname, level), dtype=torch.long,
+                                                      device=xp.device)
+                    if teacher == "class+strength":
+                        given["strength"] = torch.full((n,), P.signed_strength(pname, level), device=xp.device)
                 with _autocast(precision, dev):
-                    restored = restorer(xp)["restored"]
+                    restored = restorer(xp, **given)["restored"]
             restored = restored.float().clamp(0, 1).cpu()
             clean, xin = x.float().cpu(), xp.float().cpu()
             for j, meta in enumerate(metas):

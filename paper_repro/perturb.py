@@ -293,6 +293,18 @@ def disturbance_label(name: str, level) -> int:
     raise ValueError(f"no disturbance class for perturbation {name!r}")
 
 
+def signed_strength(name: str, level) -> float:
+    """The signed strength of a brightness/contrast perturbation as the restorer estimates it (``alpha`` for
+    brightness, ``beta - 1`` for contrast, 0 for a clean image; see :func:`random_disturbance`)."""
+    if name in ("clean", "none", None):
+        return 0.0
+    if name == "brightness":
+        return float(level)
+    if name == "contrast":
+        return float(level) - 1.0
+    raise ValueError(f"no signed strength for perturbation {name!r}")
+
+
 def random_disturbance(x: torch.Tensor, generator: torch.Generator | None = None,
                        alpha_range=(0.1, 0.5), beta_low=(0.5, 0.9), beta_high=(1.2, 2.0),
                        p_clean: float = 0.2):

@@ -199,8 +199,9 @@ _TINY_DETECTORS = {"lpclnet": {"preset": "tiny"}, "ncl": {"preset": "tiny"}, "mp
 
 #: The restorer of every profile: classify the disturbance from CNN features, global statistics and the
 #: 8-bit histogram's evidence (clipped ends, peak / gap comb), act only on a class of probability >= 0.5 and
-#: leave a photo decided clean unchanged, estimate the strength, invert analytically, refine with the U-Net.
-_RESTORER = {"inverse": True, "histogram": True, "clean_threshold": 0.5, "skip_clean": True}
+#: leave a photo decided clean unchanged, estimate the strength, invert analytically (a clipped pixel gets the
+#: mean value of the training photos inside its interval), refine with the U-Net.
+_RESTORER = {"inverse": True, "histogram": True, "clean_threshold": 0.5, "skip_clean": True, "prior_fill": True}
 
 _BASE: dict[str, dict[str, Any]] = {
     "smoke": dict(

@@ -397,6 +397,19 @@ def results_markdown(reference: Path) -> str:
             rows.append(row)
         out += ["", "**Table 1: PSNR (dB) inside the tampered regions, all forgery types** (the oracle inverts the known "
                 "disturbance exactly: the ceiling of any restorer).", "", _md_table(pd.DataFrame(rows))]
+    if (t / "table1_gap_components.csv").is_file():
+        g = pd.read_csv(t / "table1_gap_components.csv")
+        g.insert(0, "condition", ["mean" if p == "mean" else (f"alpha={lv:+g}" if p == "brightness" else f"beta={lv:g}")
+                                  for p, lv in zip(g["perturbation"], g["level"])])
+        g = g.drop(columns=["perturbation", "level"])
+        for c in g.columns[1:]:
+            g[c] = [f"{v:+.2f}" for v in g[c]]
+        out += ["", "**The restorer's gap to the oracle, taken apart** (notebook 03; dB, the parts add up to the gap): "
+                "the class decision and the strength estimate are the restorer's own errors; `fill and refinement` is "
+                "what the restorer given the truth adds to the exact inverse whose clipped pixels get their interval's "
+                "middle (its fill from the training photos' values and its U-Net); `clipped pixels` is that inverse "
+                "against the oracle, which fills them with the clean photo's own mean: information the disturbed "
+                "photo no longer holds.", "", _md_table(g)]
     summ = sweeps[sweeps["level"].isna() & (sweeps["metric"] == "f1") & (sweeps["dataset"] == "casia1")]
     if len(summ):
         piv = summ.pivot_table(index="method", columns="perturbation", values="value", sort=False)

@@ -214,6 +214,43 @@ def test_restoration_baselines_by_name(df64):
     assert not np.allclose(classical["psnr"], classical["psnr_input"])
 
 
+@pytest.mark.parametrize("name,level", [("brightness", 0.5), ("brightness", -0.4), ("contrast", 2.0), ("contrast", 0.7)])
+def test_gap_rows_an_untrained_restorer_told_the_truth_is_the_known_inverse(df64, name, level):
+    from paper_repro.models import create
+
+    kw = dict(size=64, progress=False, device="cpu", with_ssim=False)
+    known = restoration_scores("restore-known", df64, [(name, level)], **kw)
+    oracle = restoration_scores("restore-oracle", df64, [(name, level)], **kw)
+    # the untrained restorer's refinement is the identity (zero-initialised head): given the true class and
+    # strength it returns its analytic inverse, which is the known-disturbance inverse with midpoint fill
+    torch.manual_seed(0)
+    model = create("restorer", width=8, inverse=True, histogram=True, skip_clean=True).eval()
+    model.model_name = "untrained"
+    told = restoration_scores(model, df64, [(name, level)], teacher="class+strength", **kw)
+    np.testing.assert_allclose(told["psnr"].clip(upper=100), known["psnr"].clip(upper=100), atol=1e-3)
+    # the oracle knows the clipped pixels' clean mean: never worse than the midpoint, better where pixels clip
+    assert (oracle["psnr"] >= known["psnr"] - 1e-6).all()
+    if name == "contrast" and level < 1:  # nothing clips: both are the same exact inverse
+        np.testing.assert_allclose(oracle["psnr"], known["psnr"])
+    else:
+        assert (oracle["psnr"] > known["psnr"] + 0.01).any()
+    # told only the class, it uses its own (untrained) strength: not the truth
+    own = restoration_scores(model, df64, [(name, level)], teacher="class", **kw)
+    assert not np.allclose(own["psnr"], told["psnr"])
+    with pytest.raises(ValueError, match="teacher"):
+        restoration_scores(model, df64, [(name, level)], teacher="strength", **kw)
+    with pytest.raises(ValueError, match="teacher"):
+        restoration_scores("restore-oracle", df64, [(name, level)], teacher="class", **kw)
+
+
+def test_signed_strength_is_the_restorers_target():
+    assert perturb.signed_strength("brightness", -0.3) == -0.3
+    assert perturb.signed_strength("contrast", 0.7) == pytest.approx(-0.3)
+    assert perturb.signed_strength("clean", None) == 0.0
+    with pytest.raises(ValueError):
+        perturb.signed_strength("blur", 3)
+
+
 def test_all_tampered_baseline_scores_the_trivial_f1(df64):
     from paper_repro.data import read_pair
     from paper_repro.models import create

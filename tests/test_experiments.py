@@ -315,3 +315,32 @@ def test_training_is_deterministic_wherever_it_runs(tmp_path):
         return hashlib.sha256(E.train_or_load(p, "rw", "reconwave").read_bytes()).hexdigest()
 
     assert trained(tmp_path / "one") == trained(tmp_path / "two" / "deeper")
+
+
+def test_restorers_share_a_pretrained_classifier_with_the_same_weights_as_training_it(micro, tmp_path, capsys):
+    import torch
+
+    from paper_repro.train import load_model
+
+    def classifier_of(path):
+        return load_model(path).classifier.state_dict()
+
+    prof = micro.replace(checkpoints_dir=tmp_path / "ck", classifier_pretrain={"steps": 6, "batch": 2, "views": 2})
+    first = E.train_or_load(prof, "res-a", "restorer")
+    assert "loaded from" not in capsys.readouterr().out
+    cached = list((tmp_path / "ck" / "_classifiers").glob("*.pt"))
+    assert len(cached) == 1
+    # a second restorer of the same profile (another loss) loads the classifier instead of training it
+    second = E.train_or_load(prof, "res-b", "restorer", loss_cfg={"forensic": False})
+    assert f"loaded from {cached[0].name}" in capsys.readouterr().out
+    # and it is the classifier a fresh pretraining gives (cache removed, same run retrained)
+    fresh_dir = tmp_path / "fresh"
+    fresh = E.train_or_load(prof.replace(checkpoints_dir=fresh_dir), "res-b", "restorer", loss_cfg={"forensic": False})
+    for a, b in ((first, second), (second, fresh)):
+        sa, sb = classifier_of(a), classifier_of(b)
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert all(torch.equal(v, load_model(fresh).state_dict()[k]) for k, v in load_model(second).state_dict().items())
+    # another seed is another classifier: not shared
+    E.train_or_load(prof.replace(seed=1), "res-c", "restorer")
+    assert "loaded from" not in capsys.readouterr().out
+    assert len(list((tmp_path / "ck" / "_classifiers").glob("*.pt"))) == 2

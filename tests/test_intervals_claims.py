@@ -63,3 +63,24 @@ def test_the_papers_difference_is_read_off_its_tables():
     assert C._paper_difference(restorer) == pytest.approx(31.57 - 10.86)  # the abstract's mean PSNR
     ours_only = next(c for c in C.CLAIMS if c.claim.startswith("ReConWave-Net beats LPCLNet"))
     assert math.isnan(C._paper_difference(ours_only))
+
+
+def test_operating_points_average_tampered_images_of_one_condition():
+    import pandas as pd
+
+    from paper_repro.experiments import operating_points
+
+    rows = []
+    for method, rec in (("sure", 0.8), ("shy", 0.2)):
+        for i in range(4):
+            rows.append(dict(method=method, image=f"i{i}", label=1, perturbation="clean", precision=0.5,
+                             recall=rec + 0.1 * (i % 2), f1=0.4, auc=0.9, image_score=rec))
+        rows.append(dict(method=method, image="a", label=0, perturbation="clean", precision=0.0, recall=0.0,
+                         f1=float("nan"), auc=float("nan"), image_score=0.99))
+        rows.append(dict(method=method, image="i0", label=1, perturbation="brightness", precision=0.0, recall=0.0,
+                         f1=0.0, auc=0.5, image_score=0.0))
+    out = operating_points(pd.DataFrame(rows)).set_index("method")
+    assert list(out.index) == ["sure", "shy"] and (out["n_images"] == 4).all()
+    assert out.loc["sure", "recall"] == pytest.approx(0.85) and out.loc["shy", "recall"] == pytest.approx(0.25)
+    assert out.loc["shy", "image_score"] == pytest.approx(0.2)  # the authentic image's score is left out
+    assert (out["auc"] == 0.9).all()

@@ -28,6 +28,7 @@ def paper_small(tmp_path_factory):
     overrides = dict(
         image_size=64, batch_size=4, num_workers=2, checkpoint_every=1, max_eval_images=6, eval_batch_size=4,
         epochs={s: 1 for s in profiles.STAGES}, max_steps={s: 3 for s in profiles.STAGES},
+        classifier_pretrain={"steps": 20},  # the restorer's classifier pretraining is a step budget too
         alphas=(0.5,), betas=(2.0,), n_synthetic=24, synthetic_size=64,
         checkpoints_dir=root / "ck", results_dir=root / "res", figures_dir=root / "fig")
     if real is None or not (real / "casia1").is_dir() or not (real / "photos").is_dir():

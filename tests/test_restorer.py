@@ -306,3 +306,72 @@ def test_a_frozen_classifier_stays_fixed_through_training_mode_and_steps():
     opt.step()
     assert all(torch.equal(v, before[k]) for k, v in m.classifier.state_dict().items())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.head.parameters())
+
+
+def test_interval_mean_under_a_value_prior():
+    from paper_repro.models.restorer import interval_mean
+
+    lo, hi = torch.tensor([0.5, 0.0, 0.3]), torch.tensor([1.0, 0.5, 0.3 + 1e-6])
+    uniform = interval_mean(torch.ones(256), lo, hi)
+    assert torch.allclose(uniform, 0.5 * (lo + hi), atol=2e-3)  # a flat histogram: the midpoint
+    spike = torch.zeros(256)
+    spike[200] = 5.0
+    got = interval_mean(spike, lo, hi)
+    assert got[0].item() == pytest.approx(200 / 255)  # all the mass inside: that value
+    assert got[1].item() == pytest.approx(0.25)  # no mass inside: the midpoint
+    assert got[2].item() == pytest.approx(0.3, abs=1e-5)
+
+
+def test_prior_fill_with_the_photos_own_histogram_is_the_oracle_fill():
+    """A grey photo brightened by 0.5: with its own code histogram as the prior, the restorer's analytic inverse
+    given the truth fills the clipped pixels with their clean mean, which is what the oracle does."""
+    from paper_repro.models.restorer import invert_disturbance
+    from paper_repro.perturb import apply, invert, store8
+
+    g = torch.Generator().manual_seed(0)
+    grey = store8(0.35 + 0.6 * torch.rand(1, 1, 24, 24, generator=g)).expand(1, 3, 24, 24).contiguous()
+    y = store8(apply("brightness", grey, 0.5))
+    assert (y >= 1 - 0.5 / 255).float().mean() > 0.3  # a good part clips
+    probs = F.one_hot(torch.tensor([1]), 5).float()
+    strength = torch.full((1, 5), 0.5)
+    prior = torch.bincount((grey * 255).round().long().reshape(-1), minlength=256).float()
+    filled = invert_disturbance(y, probs, strength, prior=prior)
+    oracle = invert(y, "brightness", 0.5, clean=grey)
+    assert torch.allclose(filled, oracle, atol=1e-4)
+    midpoint = invert_disturbance(y, probs, strength)
+    assert torch.allclose(midpoint, invert(y, "brightness", 0.5), atol=1e-6)
+    assert F.mse_loss(filled, grey) < F.mse_loss(midpoint, grey)
+
+
+def test_the_value_prior_is_a_buffer_only_when_asked_for_and_is_set_from_whole_photos():
+    from paper_repro.train import ValuePriorCallback
+
+    assert "value_prior" not in create("restorer", width=8).state_dict()  # earlier checkpoints still load
+    m = create("restorer", width=8, inverse=True, prior_fill=True)
+    assert torch.equal(m.state_dict()["value_prior"], torch.ones(256))
+    with pytest.raises(ValueError, match="256"):
+        m.set_value_prior(torch.zeros(256))
+    with pytest.raises(ValueError, match="prior_fill"):
+        create("restorer", width=8).set_value_prior(torch.ones(256))
+
+    class Photos:
+        def __init__(self):
+            g = torch.Generator().manual_seed(1)
+            self.images = [torch.rand(5, 7, 3, generator=g).numpy() for _ in range(6)]
+
+        def __len__(self):
+            return len(self.images)
+
+        def read(self, i):
+            return self.images[i], None
+
+        def __getitem__(self, i):
+            raise AssertionError("the prior reads whole photos, never a random crop")
+
+    cb = ValuePriorCallback(seed=0, n_images=4)
+    counts = cb.histogram(Photos())
+    assert counts.sum() == 4 * 5 * 7 * 3 and (counts == cb.histogram(Photos())).all()
+    assert not (counts == ValuePriorCallback(seed=1, n_images=4).histogram(Photos())).all()
+    assert ValuePriorCallback(seed=0, n_images=99).histogram(Photos()).sum() == 6 * 5 * 7 * 3
+    m.set_value_prior(counts)
+    assert torch.equal(m.value_prior, torch.as_tensor(counts, dtype=torch.float32))

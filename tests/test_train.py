@@ -372,7 +372,7 @@ def test_profile_optimizer_is_checked_and_reaches_the_learner(frames):
     assert Adam  # fastai's own class is the "adam" optimiser
 
 
-def test_restorer_stops_on_validation_psnr_and_keeps_the_best_epoch(frames, tmp_path):
+def test_restorer_stops_on_validation_psnr_and_keeps_the_best_epoch(frames, tmp_path, capsys):
     """KeepBestCallback: the fit ends after ``patience`` epochs without a better validation PSNR, with the best
     epoch's weights and metrics, and counts as finished (``final.pt`` written)."""
     from paper_repro.train import KeepBestCallback
@@ -396,6 +396,7 @@ def test_restorer_stops_on_validation_psnr_and_keeps_the_best_epoch(frames, tmp_
     w = _weights(learn)
     assert all(torch.equal(w[k], snapshots[1][k]) for k in w)
     assert (tmp_path / "final.pt").is_file()
+    assert "interrupted" not in capsys.readouterr().out  # a deliberate stop is not reported as an interruption
 
 
 class _RawWeights(Callback):

@@ -48,9 +48,9 @@ from .splits import OOD_SET, SPLIT_TEST_FRACTION, datasets_for, photos_ood
 from .sweeps import BENCO_METRICS, ablation_grid, sweep_results, tidy_sweep
 from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_RESTORER, clean_identity,
                      convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_results,
-                     method_comparison, method_sweeps, restoration_vs_augmentation, seed_noise, shipped_detector,
-                     summarize, table1_restoration, table4_modules,
-                     table5_wavelets, table6_restoration_onoff, table7_attention, table8_forensic_loss,
+                     gap_components, method_comparison, method_sweeps, operating_points,
+                     restoration_vs_augmentation, seed_noise, shipped_detector, summarize, table1_gap,
+                     table1_restoration, table4_modules, table5_wavelets, table6_restoration_onoff, table7_attention, table8_forensic_loss,
                      tables23_sweeps, versus_reference, wide)
 
 __all__ = [
@@ -64,5 +64,6 @@ __all__ = [
     "versus_reference",
     "CLAIMS", "Claim", "claims_table", "INTERVAL_COLUMNS", "add_intervals", "SEED_RUNS", "run_budget",
     "BUDGET_COLUMNS", "TABLE_DETECTOR", "TABLE_RESTORER", "restoration_vs_augmentation", "seed_noise",
-    "clean_identity", "disturbance_confusion_by_level", "OOD_SET", "photos_ood",
+    "clean_identity", "disturbance_confusion_by_level", "OOD_SET", "photos_ood", "table1_gap", "gap_components",
+    "operating_points",
 ]

@@ -285,7 +285,7 @@ def _model_ref(profile, key):
         return str(path), _hash(json.loads((path.parent / "spec.json").read_text()))
     from ..models import available
 
-    if key in available() or key == "restore-oracle":
+    if key in available() or key in ("restore-oracle", "restore-known"):
         return key, key
     raise KeyError(f"unknown model {key!r}: not a run ({', '.join(RUNS)}) nor a registered model")
 

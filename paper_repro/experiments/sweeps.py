@@ -174,7 +174,7 @@ def tidy_sweep(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou", "au
     return out
 
 
-def _restoration_scores(profile, restorer: str, grid) -> pd.DataFrame:
+def _restoration_scores(profile, restorer: str, grid, teacher: str | None = None) -> pd.DataFrame:
     from ..evaluate import restoration_scores
 
     profile = _profiles.get(profile)
@@ -184,11 +184,13 @@ def _restoration_scores(profile, restorer: str, grid) -> pd.DataFrame:
     for name, df in evals.items():
         what = {"kind": "restoration", "res": rid, "data": _fingerprint(df), "grid": grid,
                 "size": list(profile.size), "round8": True, "clean8": True}
+        if teacher is not None:  # only recorded when given, so the restorer's own scores keep their cache
+            what["teacher"] = teacher
 
         def compute(df=df):
             return restoration_scores(path, df, perturbations=grid, size=profile.size,
                                       batch_size=profile.eval_batch_size, progress=False,
-                                      num_workers=profile.num_workers, seed=profile.seed)
+                                      num_workers=profile.num_workers, seed=profile.seed, teacher=teacher)
 
         r = _cached(profile, what, compute).copy()
         r["dataset"], r["method"] = name, restorer

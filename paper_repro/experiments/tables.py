@@ -215,6 +215,59 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
     return _order(out)
 
 
+#: :func:`table1_gap`'s rows: (method, restorer key, teacher, what the row is given besides the disturbed photo)
+GAP_ROWS = (("reconwave_restorer", None, None, "nothing"),
+            ("restorer_true_class", None, "class", "the disturbance class"),
+            ("restorer_true_disturbance", None, "class+strength", "the class and the strength"),
+            ("known_inverse", "restore-known", None, "class and strength; clipped pixels at their interval's middle"),
+            ("oracle", "restore-oracle", None, "class and strength; clipped pixels at the clean photo's mean"))
+
+
+def table1_gap(profile, restorer: str = "restorer") -> pd.DataFrame:
+    """Where the restorer's Table 1 gap to the oracle comes from: the tampered-region PSNR at the paper's four
+    levels (and their ``mean``) of the trained restorer on its own, given the true disturbance class, given the
+    class and the true strength (:func:`paper_repro.evaluate.restoration_scores`' ``teacher``), of the exact
+    inverse with the truth whose clipped pixels get the middle of their interval (``known_inverse``: the
+    restorer's analytic step with the truth, before its U-Net refines it) and of the oracle (clipped pixels at
+    the clean photo's mean). ``vs_ref`` (paired interval ``vs_ref_low`` / ``vs_ref_high``) is each row minus
+    the oracle; successive rows' differences split the gap into the class decision, the strength estimate,
+    what the restorer does beyond the midpoint inverse given the truth (its fill of clipped pixels from the
+    training photos' values and its U-Net) and what the disturbed photo no longer holds (``known_inverse`` -
+    ``oracle``: the clipped pixels' own mean, which only the oracle knows).
+    Column ``given``: what the row knows besides the disturbed photo. Held-out tampered images as Table 1."""
+    profile = _profiles.get(profile)
+    grid = _paper_grid()
+    tidy, per_image = [], []
+    for method, key, teacher, given in GAP_ROWS:
+        sc = _restoration_scores(profile, key or restorer, grid, teacher=teacher).assign(method=method)
+        t = _tidy_restoration(sc, by_manipulation=False)
+        tidy.append(t[t["metric"] == "psnr"].assign(given=given))
+        per_image.append(restoration_per_image(sc).assign(manipulation="all"))
+    out = add_intervals(pd.concat(tidy, ignore_index=True), pd.concat(per_image, ignore_index=True),
+                        reference="oracle", keys=("method", "dataset", "manipulation"), columns=RESTORATION_COLUMNS,
+                        n_resamples=profile.n_bootstrap, seed=profile.seed)
+    return out.reset_index(drop=True)
+
+
+def gap_components(gap: pd.DataFrame) -> pd.DataFrame:
+    """:func:`table1_gap` as one row per condition: the restorer's gap to the oracle (dB, negative = below it)
+    and its parts, which sum to it: ``class decision`` (own class vs the true one), ``strength`` (own strength
+    vs the true one), ``fill and refinement`` (the restorer given the truth vs the midpoint inverse given the
+    truth: its prior fill of clipped pixels and its U-Net) and ``clipped pixels`` (the midpoint fill vs the
+    clean photo's own mean there, which no estimate from the disturbed photo recovers)."""
+    g = gap.assign(level=gap["level"].fillna(np.inf))  # the levels' ``mean`` row has no level: keep it a key
+    v = g.pivot_table(index=["perturbation", "level"], columns="method", values="value", sort=False)
+    out = pd.DataFrame({
+        "restorer - oracle": v["reconwave_restorer"] - v["oracle"],
+        "class decision": v["reconwave_restorer"] - v["restorer_true_class"],
+        "strength": v["restorer_true_class"] - v["restorer_true_disturbance"],
+        "fill and refinement": v["restorer_true_disturbance"] - v["known_inverse"],
+        "clipped pixels": v["known_inverse"] - v["oracle"],
+    }).reset_index()
+    out["level"] = out["level"].where(np.isfinite(out["level"]))
+    return out
+
+
 def clean_identity(profile, restorer: str = "restorer") -> pd.DataFrame:
     """What the restorer does to photos that were never disturbed: every held-out tampered image, stored at 8
     bits and restored, against the original, inside the tampered region (as Table 1 scores). One row per
@@ -267,7 +320,7 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
                     pred = decided_disturbance(out["disturbance_logits"], model).tolist()
                     est = out.get("strength_per_class")
                     est = (est[:, label] if est is not None else out["strength"].reshape(-1)).float().tolist()
-                    truth = 0.0 if pert == "clean" else float(lv) - (1.0 if pert == "contrast" else 0.0)
+                    truth = P.signed_strength(pert, lv)
                     rows += [dict(dataset=name, perturbation=pert, level=math.nan if lv is None else float(lv),
                                   true_class=P.DISTURBANCE_CLASSES[label], pred_class=P.DISTURBANCE_CLASSES[p],
                                   strength_error=abs(e - truth)) for p, e in zip(pred, est)]
@@ -465,6 +518,19 @@ def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = N
     grid = ablation_grid(profile)
     return pd.concat([sweep_results(profile, d, r, method=m, grid=grid) for m, (d, r) in methods.items()],
                      ignore_index=True)
+
+
+def operating_points(results: pd.DataFrame, perturbation: str = "clean") -> pd.DataFrame:
+    """Per method, at one condition, over the tampered images: mean pixel precision, recall and F1 at the 0.5
+    threshold beside the threshold-free AUC and the mean image score (the highest pixel probability). A method
+    whose AUC ranks with the others while its recall trails them ranks pixels as well but scores them lower, so
+    fewer cross 0.5: its F1 is set by its calibration, not by what it separates. ``results``: per-image
+    frames of :func:`method_sweeps` / :func:`~paper_repro.experiments.sweeps.sweep_results`."""
+    r = results[(results["perturbation"] == perturbation) & (results["label"].astype(int) == 1)]
+    cols = [c for c in ("precision", "recall", "f1", "auc", "image_score") if c in r.columns]
+    out = r.groupby("method", sort=False)[cols].mean()
+    out["n_images"] = r.groupby("method", sort=False).size()
+    return out.reset_index()
 
 
 def method_comparison(profile) -> pd.DataFrame:

@@ -40,9 +40,11 @@ Our choices (all parameters):
   per class as :func:`anchor_strengths` (the image's extremes, on the assumption that the clean photo spans
   black to white) plus a learned correction, the input is first inverted analytically for the predicted class
   (:func:`invert_disturbance`: ``x - alpha`` or ``x / beta``, clipped pixels filled with the middle of their
-  interval), and the U-Net's gain / bias refines that inverse instead of the raw input. Our answer to "predict
-  the disturbance class and its strength and then invert"; the oracle of Table 1
-  (:func:`paper_repro.perturb.invert`) is this inverse with the true class and strength;
+  interval, or with ``prior_fill=True`` the mean clean value inside it under the histogram of the training
+  photos' codes, :meth:`Restorer.set_value_prior`), and the U-Net's gain / bias refines that inverse instead of
+  the raw input. Our answer to "predict the disturbance class and its strength and then invert"; the oracle of
+  Table 1 (:func:`paper_repro.perturb.invert`) is this inverse with the true class and strength and the clean
+  photo's own mean in its clipped pixels;
 - Swin: ``timm``'s ``SwinTransformerBlock`` (alternating shift 0 / ``window // 2``) with
   ``always_partition=True, dynamic_mask=True``; feature maps are replicate-padded to a multiple of
   ``window_size`` and cropped back, so any bottleneck size works;
@@ -230,10 +232,29 @@ def decide_disturbance(probs: torch.Tensor, clean_threshold: float = 0.0) -> tor
     return pick
 
 
-def invert_disturbance(x: torch.Tensor, probs: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+def interval_mean(prior: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """The mean value of a clean pixel known to lie in ``[lo, hi]`` (tensors of one shape), under ``prior``: a
+    histogram (256,) of the 8-bit codes of clean photos. An empty interval gets its midpoint."""
+    p = prior.float().clamp_min(0)
+    codes = torch.arange(256, dtype=torch.float32, device=p.device) / 255.0
+    zero = p.new_zeros(1)
+    c0, c1 = torch.cat([zero, p.cumsum(0)]), torch.cat([zero, (p * codes).cumsum(0)])
+    i_lo = torch.ceil(lo.float() * 255 - 1e-4).clamp(0, 256).long()
+    i_hi = (torch.floor(hi.float() * 255 + 1e-4).clamp(-1, 255) + 1).long()
+    i_hi = torch.maximum(i_hi, i_lo)
+    mass = c0[i_hi] - c0[i_lo]
+    mean = (c1[i_hi] - c1[i_lo]) / mass.clamp_min(1e-12)
+    return torch.where(mass > 0, mean, 0.5 * (lo.float() + hi.float()))
+
+
+def invert_disturbance(x: torch.Tensor, probs: torch.Tensor, strengths: torch.Tensor,
+                       prior: torch.Tensor | None = None) -> torch.Tensor:
     """The analytic inverse of each class's disturbance at its strength, weighted by ``probs`` (B, 5) (one-hot:
-    one inverse): none ``x``; brightness ``x - alpha``; contrast ``x / beta``; clipped pixels get the midpoint of
-    the interval their clean value lay in (:func:`paper_repro.perturb.invert` without the clean image)."""
+    one inverse): none ``x``; brightness ``x - alpha``; contrast ``x / beta``. A clipped pixel only says that its
+    clean value lay in an interval (``[1 - alpha, 1]``, ``[0, -alpha]``, ``[1 / beta, 1]``); it gets the interval's
+    midpoint (:func:`paper_repro.perturb.invert` without the clean image), or with ``prior`` (a histogram of clean
+    photos' 8-bit codes, :func:`interval_mean`) the mean clean value inside the interval, the best constant in
+    squared error when photos are drawn like those of the histogram."""
     s = strengths.float()
     xf = x.float()
     tol = 0.5 / 255
@@ -243,12 +264,19 @@ def invert_disturbance(x: torch.Tensor, probs: torch.Tensor, strengths: torch.Te
         if k in (1, 2):
             inv = xf - sk
             a = sk.abs()
-            fill = (1 - a / 2) if k == 1 else (a / 2)
+            lo, hi = (1 - a, torch.ones_like(a)) if k == 1 else (torch.zeros_like(a), a)
+            # a stored 8-bit value clips from half a step before the end: the prior's interval starts there
+            fill = 0.5 * (lo + hi) if prior is None else interval_mean(prior, (lo - tol).clamp(0, 1),
+                                                                        (hi + tol).clamp(0, 1))
             clipped = xf >= 1 - tol if k == 1 else xf <= tol
         else:
             beta = (1 + sk).clamp_min(0.05)
             inv = xf / beta
-            fill = 0.5 * (1 + 1 / beta) if k == 4 else torch.zeros_like(beta)
+            if k == 4:
+                lo, hi = (1 / beta).clamp(0, 1), torch.ones_like(beta)
+                fill = 0.5 * (1 + 1 / beta) if prior is None else interval_mean(prior, (lo - tol / beta).clamp(0, 1), hi)
+            else:
+                fill = torch.zeros_like(beta)
             clipped = (xf >= 1 - tol) if k == 4 else torch.zeros_like(xf, dtype=torch.bool)
         inv = torch.where(clipped, fill.expand_as(xf), inv).clamp(0.0, 1.0)
         out = out + probs[:, k, None, None, None].float() * inv
@@ -407,7 +435,8 @@ class Restorer(nn.Module):
                  heads: int = 4, window_size: int = 8, points: int = 4, pos_grid: int = 16,
                  mlp_ratio: float = 4.0, cls_width: int | None = None, cls_size: int = 128,
                  detach_condition: bool = True, cond_hidden: int = 64, inverse: bool = False,
-                 histogram: bool = False, clean_threshold: float = 0.0, skip_clean: bool = False):
+                 histogram: bool = False, clean_threshold: float = 0.0, skip_clean: bool = False,
+                 prior_fill: bool = False):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"restorer: attention must be one of {ATTENTIONS}, got {attention!r}")
@@ -441,6 +470,19 @@ class Restorer(nn.Module):
         self.head = nn.Conv2d(ch[0], 6, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        self.prior_fill = bool(prior_fill)
+        if self.prior_fill:  # uniform until set from the training photos (set_value_prior)
+            self.register_buffer("value_prior", torch.ones(256))
+
+    def set_value_prior(self, counts) -> Restorer:
+        """The histogram (256,) of clean photos' 8-bit codes that fills clipped pixels (``prior_fill=True``)."""
+        if not self.prior_fill:
+            raise ValueError("restorer: set_value_prior needs prior_fill=True")
+        counts = torch.as_tensor(counts, dtype=torch.float32).reshape(-1)
+        if counts.numel() != 256 or bool((counts < 0).any()) or float(counts.sum()) <= 0:
+            raise ValueError("restorer: the value prior is a histogram of 256 non-negative counts, not all zero")
+        self.value_prior.copy_(counts.to(self.value_prior.device))
+        return self
 
     classifier_frozen = False
 
@@ -486,7 +528,8 @@ class Restorer(nn.Module):
             hard = F.one_hot(pick, N_CLASSES).to(probs.dtype)
             # the inverse uses the decided class (hard) once trained; while training it is the soft mixture
             base = invert_disturbance(x, probs if self.training and disturbance is None else hard,
-                                      per_class.detach() if self.detach_condition else per_class)
+                                      per_class.detach() if self.detach_condition else per_class,
+                                      prior=self.value_prior if self.prior_fill else None)
         s_cond = s_pred if strength is None else strength.reshape(-1, 1).to(s_pred.dtype)
         cond = torch.cat([probs, s_cond], dim=1)
         if self.detach_condition:

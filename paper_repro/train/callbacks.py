@@ -25,6 +25,7 @@ Skipping finished epochs / batches needs two small hooks in the training loop; t
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 import random
@@ -33,6 +34,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from fastai.callback.core import Callback, CancelFitException
@@ -268,6 +270,38 @@ def resample_views(x: torch.Tensor, generator: torch.Generator, p: float, scale=
     return torch.stack(out)
 
 
+class ValuePriorCallback(Callback):
+    """Sets a restorer's value prior (``prior_fill=True``, :meth:`~paper_repro.models.restorer.Restorer.set_value_prior`)
+    before its fit: the histogram of the 8-bit codes of up to ``n_images`` clean training photos (a seeded
+    choice, read whole, so the crop generator is not touched). The restorer fills a clipped pixel with the mean
+    of this histogram inside the pixel's interval. Runs at the start of a fresh fit only (a resumed fit finds
+    the prior in ``last.pt``). Our design."""
+
+    order = 97  # after CheckpointResumeCallback (95): it knows whether the fit resumes
+
+    def __init__(self, seed: int = 0, n_images: int = 256):
+        self.seed, self.n_images = int(seed), int(n_images)
+
+    def before_fit(self):
+        model = self.learn.model
+        if not getattr(model, "prior_fill", False) or any(getattr(cb, "resumed_from", None) for cb in self.learn.cbs):
+            return
+        model.set_value_prior(self.histogram(self.learn.dls.train.dataset))
+
+    def histogram(self, dataset) -> np.ndarray:
+        """Counts (256,) of the codes of the chosen photos (every channel)."""
+        n = len(dataset)
+        rng = np.random.default_rng([self.seed, 0x9A10])
+        idx = rng.permutation(n)[:min(self.n_images, n)]
+        read = getattr(dataset, "read", None) or getattr(getattr(dataset, "real", None), "read", None)
+        counts = np.zeros(256, dtype=np.float64)
+        for i in idx:
+            img = read(int(i))[0] if read is not None else dataset[int(i)][0].permute(1, 2, 0).numpy()
+            codes = np.clip(np.rint(np.asarray(img, dtype=np.float32) * 255.0), 0, 255).astype(np.int64)
+            counts += np.bincount(codes.reshape(-1), minlength=256)
+        return counts
+
+
 class ClassifierPretrainCallback(Callback):
     """Trains the restorer's disturbance classifier on its own before the restorer's fit (classify, then restore).
 
@@ -283,19 +317,27 @@ class ClassifierPretrainCallback(Callback):
     restorer's fit (:meth:`~paper_repro.models.restorer.Restorer.freeze_classifier`: no gradient, batch-norm
     statistics kept), so the restorer's batches, all on the 8-bit grid, do not pull it back from what the
     resampled views taught it. Our design; all numbers are parameters.
+
+    ``cache_dir``: where a pretrained classifier is kept, keyed by everything its training depends on (its
+    initial weights, this callback's settings, the training images and the state of their crop generator). The
+    restorers of one profile (Tables 7 and 8 vary the attention and the loss, not the classifier) start from
+    the same classifier and the same data, so all but the first load it instead of training it again: the same
+    weights, without the minutes.
     """
 
     order = 96  # after CheckpointResumeCallback (95): it knows whether the fit resumes
 
     def __init__(self, seed: int = 0, steps: int = 2000, batch: int = 8, views: int = 2, lr: float = 2e-3,
                  resample_p: float = 0.5, strength_weight: float = 0.1, disturbance_kwargs: dict | None = None,
-                 progress: bool = True, freeze: bool = True):
+                 progress: bool = True, freeze: bool = True, cache_dir: str | os.PathLike | None = None):
         if steps < 0 or batch < 1 or views < 1:
             raise ValueError(f"classifier pretraining: steps >= 0, batch >= 1, views >= 1; got {steps}, {batch}, {views}")
         self.seed, self.steps, self.batch, self.views, self.lr = int(seed), int(steps), int(batch), int(views), float(lr)
         self.resample_p, self.strength_weight = float(resample_p), float(strength_weight)
         self.disturbance_kwargs, self.progress, self.freeze = dict(disturbance_kwargs or {}), bool(progress), bool(freeze)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.history: list[float] = []
+        self.loaded_from: Path | None = None
 
     def before_fit(self):
         resumed = any(getattr(cb, "resumed_from", None) for cb in self.learn.cbs)
@@ -303,9 +345,42 @@ class ClassifierPretrainCallback(Callback):
         if classifier is None or not self.steps:
             return
         if not resumed:
-            self.pretrain(classifier, self.learn.dls.train.dataset)
+            dataset = self.learn.dls.train.dataset
+            path = None if self.cache_dir is None else self.cache_dir / f"{self.cache_key(classifier, dataset)}.pt"
+            if path is not None and path.is_file():
+                saved = torch.load(path, map_location="cpu", weights_only=True)
+                classifier.load_state_dict(saved["state"])
+                self.history, self.loaded_from = [float(v) for v in saved["history"]], path
+                if rank_distrib() == 0:
+                    print(f"disturbance classifier: {self.steps} steps, loaded from {path.name}", flush=True)
+            else:
+                self.pretrain(classifier, dataset)
+                if path is not None and rank_distrib() == 0:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                    torch.save({"state": classifier.state_dict(), "history": self.history}, tmp)
+                    os.replace(tmp, path)
         if self.freeze and hasattr(self.learn.model, "freeze_classifier"):
             self.learn.model.freeze_classifier()
+
+    def cache_key(self, classifier: torch.nn.Module, dataset) -> str:
+        """A digest of what the pretraining depends on: the classifier's weights (and buffers) before it, the
+        settings, the dataset's rows and size policy, and its crop generator's state."""
+        h = hashlib.sha256()
+        for name, t in classifier.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        settings = [self.seed, self.steps, self.batch, self.views, self.lr, self.resample_p, self.strength_weight,
+                    sorted((k, repr(v)) for k, v in self.disturbance_kwargs.items())]
+        h.update(repr(settings).encode())
+        df = getattr(dataset, "df", None)
+        if df is not None:
+            h.update(pd.util.hash_pandas_object(df.astype(str), index=False).values.tobytes())
+        for attr in ("size", "policy", "train", "grid", "threshold"):
+            h.update(repr(getattr(dataset, attr, None)).encode())
+        rng = getattr(dataset, "_rng", None)
+        h.update(repr(getattr(getattr(rng, "bit_generator", None), "state", None)).encode())
+        return h.hexdigest()[:20]
 
     def pretrain(self, classifier: torch.nn.Module, dataset) -> list[float]:
         """The training loop; returns (and keeps in ``history``) the loss of every step."""
@@ -864,8 +939,8 @@ class CheckpointResumeCallback(Callback):
         """Save the position reached if the fit stopped between two training batches of an unsaved epoch."""
         if not self._active or self._in_batch or self._last is None or self._done == 0:
             return
-        if self._saved_epoch == self.epoch:
-            return
+        if self._saved_epoch == self.epoch or getattr(self.learn, "fit_completed", False):
+            return  # saved already, or a deliberate stop (KeepBestCallback): nothing to resume
         rng, pct, it = self._last
         done = self.learn.train_batches() if self._trained else self._done
         try:

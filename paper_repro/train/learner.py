@@ -34,7 +34,7 @@ from fastai.torch_core import default_device, get_model, num_distrib, rank_distr
 
 from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, ClassifierPretrainCallback,
                         DisturbanceCallback, EMACallback, EpochLogCallback, KeepBestCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
-                        resolve_precision, seed_everything, set_rng_state, to_fp32)
+                        ValuePriorCallback, resolve_precision, seed_everything, set_rng_state, to_fp32)
 
 FINAL_FORMAT = "paper_repro.final/1"
 STAGES = ("restorer", "detector", "pretrain", "finetune")
@@ -245,9 +245,12 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
         if prof is not None and prof.restorer_patience is not None:
             callbacks.append(KeepBestCallback("psnr", patience=prof.restorer_patience))
+        callbacks.append(ValuePriorCallback(seed))  # a no-op unless the restorer fills clipped pixels from a prior
         if prof is not None and prof.classifier_pretrain:
+            # restorers trained beside each other share a pretrained classifier (same inputs, same weights)
+            shared = Path(ckpt_dir).parent / "_classifiers" if ckpt_dir is not None else None
             callbacks.append(ClassifierPretrainCallback(seed, **prof.classifier_pretrain, progress=not quiet,
-                                                        disturbance_kwargs=disturbance_cfg))
+                                                        disturbance_kwargs=disturbance_cfg, cache_dir=shared))
     elif disturbance_cfg is not None and stage in MASK_STAGES:
         callbacks.append(DisturbanceCallback(seed, augment_only=True, **disturbance_cfg))
     if ckpt_dir is not None:
