@@ -53,7 +53,8 @@ def main(argv=None) -> pd.DataFrame:
         path = E.checkpoint(P, method)
         scores = {t: f1(path, valid_t, t) for t in args.thresholds}
         best = max(scores, key=scores.get)
-        rows += [dict(method=method, split="validation", threshold=t, f1=v, chosen=t == best) for t, v in scores.items()]
+        rows += [dict(method=method, split="validation", threshold=t, f1=v, chosen=t == best)
+                 for t, v in scores.items()]
         rows += [dict(method=method, split="held-out", threshold=t, f1=f1(path, test, t), chosen=t == best)
                  for t in sorted({best, 0.5})]
         print(f"{method}: validation threshold {best} ({time.time() - t0:.0f} s)", flush=True)

@@ -50,8 +50,8 @@ from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_R
                      convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_results,
                      gap_components, method_comparison, method_sweeps, operating_points,
                      restoration_vs_augmentation, seed_noise, shipped_detector, summarize, table1_gap,
-                     table1_restoration, table4_modules, table5_wavelets, table6_restoration_onoff, table7_attention, table8_forensic_loss,
-                     tables23_sweeps, versus_reference, wide)
+                     table1_restoration, table4_modules, table5_wavelets, table6_restoration_onoff,
+                     table7_attention, table8_forensic_loss, tables23_sweeps, versus_reference, wide)
 
 __all__ = [
     "TIDY_COLUMNS", "RUNS", "Run", "SPLIT_TEST_FRACTION", "profile_for", "datasets_for", "train_or_load",

@@ -283,9 +283,10 @@ def _model_ref(profile, key):
     if key in RUNS:
         path = checkpoint(profile, key)
         return str(path), _hash(json.loads((path.parent / "spec.json").read_text()))
+    from ..evaluate import ORACLES
     from ..models import available
 
-    if key in available() or key in ("restore-oracle", "restore-known"):
+    if key in available() or key in ORACLES:
         return key, key
     raise KeyError(f"unknown model {key!r}: not a run ({', '.join(RUNS)}) nor a registered model")
 

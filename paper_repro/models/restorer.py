@@ -274,7 +274,8 @@ def invert_disturbance(x: torch.Tensor, probs: torch.Tensor, strengths: torch.Te
             inv = xf / beta
             if k == 4:
                 lo, hi = (1 / beta).clamp(0, 1), torch.ones_like(beta)
-                fill = 0.5 * (1 + 1 / beta) if prior is None else interval_mean(prior, (lo - tol / beta).clamp(0, 1), hi)
+                fill = (0.5 * (1 + 1 / beta) if prior is None
+                        else interval_mean(prior, (lo - tol / beta).clamp(0, 1), hi))
             else:
                 fill = torch.zeros_like(beta)
             clipped = (xf >= 1 - tol) if k == 4 else torch.zeros_like(xf, dtype=torch.bool)

@@ -290,13 +290,15 @@ class ValuePriorCallback(Callback):
 
     def histogram(self, dataset) -> np.ndarray:
         """Counts (256,) of the codes of the chosen photos (every channel)."""
-        n = len(dataset)
+        # the photos themselves: a wrapper that tampers them on the fly (``real``) is looked through
+        source = dataset if hasattr(dataset, "read") else getattr(dataset, "real", dataset)
+        read = getattr(source, "read", None)
+        n = len(source)
         rng = np.random.default_rng([self.seed, 0x9A10])
         idx = rng.permutation(n)[:min(self.n_images, n)]
-        read = getattr(dataset, "read", None) or getattr(getattr(dataset, "real", None), "read", None)
         counts = np.zeros(256, dtype=np.float64)
         for i in idx:
-            img = read(int(i))[0] if read is not None else dataset[int(i)][0].permute(1, 2, 0).numpy()
+            img = read(int(i))[0] if read is not None else source[int(i)][0].permute(1, 2, 0).numpy()
             codes = np.clip(np.rint(np.asarray(img, dtype=np.float32) * 255.0), 0, 255).astype(np.int64)
             counts += np.bincount(codes.reshape(-1), minlength=256)
         return counts
@@ -337,7 +339,6 @@ class ClassifierPretrainCallback(Callback):
         self.disturbance_kwargs, self.progress, self.freeze = dict(disturbance_kwargs or {}), bool(progress), bool(freeze)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.history: list[float] = []
-        self.loaded_from: Path | None = None
 
     def before_fit(self):
         resumed = any(getattr(cb, "resumed_from", None) for cb in self.learn.cbs)
@@ -350,7 +351,7 @@ class ClassifierPretrainCallback(Callback):
             if path is not None and path.is_file():
                 saved = torch.load(path, map_location="cpu", weights_only=True)
                 classifier.load_state_dict(saved["state"])
-                self.history, self.loaded_from = [float(v) for v in saved["history"]], path
+                self.history = [float(v) for v in saved["history"]]
                 if rank_distrib() == 0:
                     print(f"disturbance classifier: {self.steps} steps, loaded from {path.name}", flush=True)
             else:
