@@ -194,7 +194,8 @@ def _progress(it, total, desc, enabled):
 def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable = (("clean", None),),
              restorer=None, batch_size: int = 8, device=None, precision: str = "auto",
              max_images: int | None = None, progress: bool = True, num_workers: int = 0,
-             threshold: float = 0.5, auc: bool = True, seed: int = 0, tta: str = "none") -> pd.DataFrame:
+             threshold: float = 0.5, auc: bool = True, seed: int = 0, tta: str = "none",
+             f1_thresholds: Sequence[float] = ()) -> pd.DataFrame:
     """Per-image localisation scores, one row per (image, perturbation, level), in manifest order.
 
     ``model``: a detector (``nn.Module`` or ``final.pt`` path) returning ``logits``; ``restorer``: optional
@@ -207,6 +208,7 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
     ``size=None``: predict at each image's stored resolution (padded to the models' multiple); ``(h, w)``:
     resize to it and the map back. ``tta``: test-time augmentation of :func:`paper_repro.inference.infer`
     (``"none"``: one pass; ``"flips"``: the mean of the four flipped views, as ``predict`` does by default).
+    ``f1_thresholds``: further pixel thresholds scored from the same pass, F1 in columns ``f1@<t>``.
     """
     from .metrics import MetricAccumulator
 
@@ -216,7 +218,7 @@ def evaluate(model, df: pd.DataFrame, size=(256, 256), perturbations: Iterable =
     restorer = _as_model(restorer, dev) if restorer is not None else None
     perts = _check_perturbations(perturbations)
     df = _take(df, max_images)
-    acc = MetricAccumulator(threshold=threshold, auc=auc)
+    acc = MetricAccumulator(threshold=threshold, auc=auc, f1_thresholds=f1_thresholds)
     skipped = []
     for x, masks, idx, metas in _batches(df, size, batch_size, num_workers, dev, "evaluate", progress, skipped):
         for k, (name, level) in enumerate(perts):

@@ -28,6 +28,7 @@ Inputs may be numpy arrays or torch tensors. Masks are binarised with ``mask > 0
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -301,6 +302,11 @@ def _best_f1_torch(scores, labels) -> float:
     return float(f1.max())
 
 
+def f1_column(threshold: float) -> str:
+    """The column holding F1 at ``threshold`` beside the main one (``f1@0.3``)."""
+    return f"f1@{float(threshold):g}"
+
+
 class MetricAccumulator:
     """Streaming per-image metrics: ``add(prob, mask)`` per batch, ``result()`` / ``summary()`` at the end.
 
@@ -308,13 +314,17 @@ class MetricAccumulator:
     recall come from vectorised torch confusion counts on the batch's device (same definitions and
     ``empty_policy`` as :func:`pixel_scores`); ``auc=True`` adds a rank-based per-image AUC and
     ``best=True`` the best-threshold F1 (both exact, tie-aware, and slower). ``from_logits=True``
-    applies a sigmoid first. Extra per-image columns (e.g. ``perturbation``) can be passed to ``add``.
+    applies a sigmoid first. ``f1_thresholds``: further thresholds whose F1 is kept beside the main one, in
+    columns named by :func:`f1_column` (``f1@0.3``), from the same pass. Extra per-image columns (e.g.
+    ``perturbation``) can be passed to ``add``.
     """
 
     def __init__(self, threshold: float = 0.5, auc: bool = False, best: bool = False,
-                 empty_policy: str = "nan", from_logits: bool = False, k: float = 0.01):
+                 empty_policy: str = "nan", from_logits: bool = False, k: float = 0.01,
+                 f1_thresholds: Sequence[float] = ()):
         _check_policy(empty_policy)
         self.threshold, self.auc, self.best = threshold, auc, best
+        self.f1_thresholds = tuple(float(t) for t in f1_thresholds)
         self.empty_policy, self.from_logits, self.k = empty_policy, from_logits, k
         self.rows: list[dict] = []
 
@@ -358,6 +368,12 @@ class MetricAccumulator:
             fp = (pred & ~mf).sum(1).double().cpu().tolist()
             fn = (~pred & mf).sum(1).double().cpu().tolist()
             npos = mf.sum(1).cpu().tolist()
+            extra = {}
+            for t in self.f1_thresholds:
+                pt = pf > t
+                extra[f1_column(t)] = ((pt & mf).sum(1).double().cpu().tolist(),
+                                       (pt & ~mf).sum(1).double().cpu().tolist(),
+                                       (~pt & mf).sum(1).double().cpu().tolist())
             top = max(1, int(math.ceil(self.k * pf.shape[1])))
             score = pf.topk(top, dim=1).values.double().mean(1).cpu().tolist()
             names = [None] * b if names is None else list(names)
@@ -372,6 +388,8 @@ class MetricAccumulator:
                 if self.best:
                     r["best_f1"] = (_best_f1_torch(pf[i], mf[i]) if npos[i] else
                                     _from_counts(0.0, 0.0, 0.0, 0, self.empty_policy)["f1"])
+                for col, (tp_t, fp_t, fn_t) in extra.items():
+                    r[col] = _from_counts(tp_t[i], fp_t[i], fn_t[i], npos[i], self.empty_policy)["f1"]
                 r["tampered"] = bool(npos[i] > 0)
                 r["score"] = score[i]
                 if names[i] is not None:

@@ -79,6 +79,7 @@ class Profile:
     optimizer: str = "adam"
     main_budget: dict[str, dict[str, Any]] = field(default_factory=dict)
     n_bootstrap: int = 1000
+    decision_thresholds: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5)
     classifier_pretrain: dict[str, Any] = field(default_factory=dict)
     model_lr: dict[str, float] = field(default_factory=dict)
     restorer_patience: int | None = None

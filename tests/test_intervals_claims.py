@@ -84,3 +84,24 @@ def test_operating_points_average_tampered_images_of_one_condition():
     assert out.loc["sure", "recall"] == pytest.approx(0.85) and out.loc["shy", "recall"] == pytest.approx(0.25)
     assert out.loc["shy", "image_score"] == pytest.approx(0.2)  # the authentic image's score is left out
     assert (out["auc"] == 0.9).all()
+
+
+def test_choose_threshold_takes_the_best_validation_f1_and_breaks_ties_towards_one_half():
+    import pandas as pd
+
+    from paper_repro.experiments import choose_threshold
+
+    rows = [{"tampered": True, "f1@0.3": 0.6, "f1@0.4": 0.5, "f1@0.5": 0.2},
+            {"tampered": True, "f1@0.3": 0.2, "f1@0.4": 0.5, "f1@0.5": 0.2},
+            {"tampered": False, "f1@0.3": 0.0, "f1@0.4": 0.0, "f1@0.5": 0.0}]  # an authentic image: not counted
+    df = pd.DataFrame(rows)
+    assert choose_threshold(df, [0.3, 0.4, 0.5]) == 0.4  # tampered means 0.40 / 0.50 / 0.20
+    df.loc[2, "tampered"] = True  # counted, the authentic row's zeros would not change the order
+    assert choose_threshold(df, [0.3, 0.4, 0.5]) == 0.4
+    tie = pd.DataFrame([{"tampered": True, "f1@0.3": 0.5, "f1@0.5": 0.5, "f1@0.7": 0.5}])
+    assert choose_threshold(tie, [0.3, 0.7, 0.5]) == 0.5
+    assert choose_threshold(tie.assign(**{"f1@0.5": 0.1}), [0.3, 0.7, 0.5]) in (0.3, 0.7)
+    with pytest.raises(ValueError):
+        choose_threshold(df.assign(tampered=False), [0.3, 0.4])
+    with pytest.raises(ValueError):
+        choose_threshold(df, [])

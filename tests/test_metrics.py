@@ -139,6 +139,26 @@ def test_accumulator_equals_per_image(policy):
     assert len(acc) == 0
 
 
+def test_further_thresholds_from_one_pass_equal_an_accumulator_at_each_threshold():
+    cases = [_random_case(s, quantize=10 if s % 2 else None) for s in range(5)]
+    probs = torch.tensor(np.stack([p for p, _ in cases]), dtype=torch.float32)[:, None]
+    masks = torch.tensor(np.stack([m for _, m in cases]))[:, None]
+    probs = torch.cat([probs, torch.full((1, 1, 24, 20), 0.35)])  # an authentic image: F1 NaN at every threshold
+    masks = torch.cat([masks, torch.zeros((1, 1, 24, 20), dtype=torch.bool)])
+    thresholds = (0.3, 0.4, 0.7)
+    acc = M.MetricAccumulator(f1_thresholds=thresholds)
+    acc.add(probs, masks)
+    got = acc.result()
+    for t in thresholds:
+        one = M.MetricAccumulator(threshold=t)
+        one.add(probs, masks)
+        np.testing.assert_allclose(got[M.f1_column(t)].to_numpy(float), one.result()["f1"].to_numpy(float),
+                                   equal_nan=True, err_msg=str(t))
+    assert not np.allclose(got["f1@0.3"].to_numpy(float)[:5], got["f1@0.7"].to_numpy(float)[:5])
+    assert np.isnan(got[M.f1_column(0.4)].iloc[-1])
+    assert M.f1_column(0.3) == "f1@0.3" and "f1@0.5" not in got.columns
+
+
 def test_accumulator_from_logits_and_names():
     prob, mask = _random_case(2)
     logits = torch.logit(torch.tensor(prob).clamp(1e-4, 1 - 1e-4))

@@ -45,7 +45,7 @@ from .paper_view import TIDY_COLUMNS, paper_baselines, paper_comparison, paper_v
 from .intervals import INTERVAL_COLUMNS, add_intervals
 from .runs import RUNS, SEED_RUNS, Run, checkpoint, load, profile_for, run_budget, train_or_load, training_history
 from .splits import OOD_SET, SPLIT_TEST_FRACTION, datasets_for, photos_ood
-from .sweeps import BENCO_METRICS, ablation_grid, sweep_results, tidy_sweep
+from .sweeps import BENCO_METRICS, ablation_grid, choose_threshold, decision_threshold, sweep_results, tidy_sweep
 from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_RESTORER, clean_identity,
                      convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_results,
                      gap_components, method_comparison, method_sweeps, operating_points,
@@ -55,7 +55,8 @@ from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_R
 
 __all__ = [
     "TIDY_COLUMNS", "RUNS", "Run", "SPLIT_TEST_FRACTION", "profile_for", "datasets_for", "train_or_load",
-    "checkpoint", "load", "training_history", "sweep_results", "tidy_sweep", "wide", "summarize", "paper_view",
+    "checkpoint", "load", "training_history", "sweep_results", "choose_threshold", "decision_threshold",
+    "tidy_sweep", "wide", "summarize", "paper_view",
     "table1_restoration", "disturbance_accuracy", "table4_modules", "tables23_sweeps", "table5_wavelets",
     "table6_restoration_onoff", "table7_attention", "table8_forensic_loss", "METHODS", "method_sweeps",
     "method_comparison", "examples", "compare_examples", "paper_comparison", "paper_baselines",

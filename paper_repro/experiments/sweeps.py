@@ -61,12 +61,13 @@ def _paper_grid() -> list[tuple[str, float]]:
 
 def sweep_results(profile, detector: str = "reconwave", restorer: str | None = None,
                   datasets: Sequence[str] | None = None, method: str | None = None,
-                  grid: Sequence[tuple[str, float | None]] | None = None) -> pd.DataFrame:
+                  grid: Sequence[tuple[str, float | None]] | None = None, threshold: float = 0.5) -> pd.DataFrame:
     """Per-image scores of ``detector`` (a run key) behind ``restorer`` (run key, ``restore-classical``,
     ``restore-none`` or ``None``) over ``grid`` (default: the profile's full brightness/contrast grid, clean
-    first; :func:`ablation_grid` for Tables 4-8) on every evaluation set (or ``datasets``);
-    :func:`paper_repro.evaluate.evaluate`'s columns plus ``method``. Cached per (checkpoints, data, grid); a
-    smaller grid is read from the full grid's cached results when those exist."""
+    first; :func:`ablation_grid` for Tables 4-8) on every evaluation set (or ``datasets``), F1 / IoU /
+    precision / recall at the pixel ``threshold``; :func:`paper_repro.evaluate.evaluate`'s columns plus
+    ``method`` and ``threshold``. Cached per (checkpoints, data, grid, threshold); a smaller grid is read from
+    the full grid's cached results when those exist."""
     from ..evaluate import evaluate
 
     profile = _profiles.get(profile)
@@ -83,26 +84,68 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
         size = profile.eval_size
         what = {"kind": "sweep", "det": det_id, "res": res_id, "data": _fingerprint(df), "grid": grid,
                 "size": None if size is None else list(size), "precision": profile.precision, "order": "perturb-first"}
+        if float(threshold) != 0.5:  # 0.5 keeps the key it always had
+            what["threshold"] = float(threshold)
         whole_path = _cache_path(profile, dict(what, grid=full))
         if grid != full and set(grid) <= set(full) and whole_path.is_file():
             r = pd.read_pickle(whole_path)
             wanted = set(grid)
             r = r[[(p, None if pd.isna(lv) else float(lv)) in wanted
                    for p, lv in zip(r["perturbation"], r["level"])]].copy()
-            r["dataset"], r["method"] = name, method
+            r["dataset"], r["method"], r["threshold"] = name, method, float(threshold)
             out.append(r)
             continue
 
         def compute(df=df):
             return evaluate(det_path, df, size=size, perturbations=grid, restorer=res_path,
                             batch_size=profile.eval_batch_size, precision=profile.precision, progress=False,
-                            num_workers=profile.num_workers, seed=profile.seed)
+                            num_workers=profile.num_workers, seed=profile.seed, threshold=threshold)
 
         r = _cached(profile, what, compute).copy()
         r["dataset"] = name
         r["method"] = method
+        r["threshold"] = float(threshold)
         out.append(r)
     return pd.concat(out, ignore_index=True)
+
+
+def choose_threshold(results: pd.DataFrame, candidates: Sequence[float]) -> float:
+    """The candidate pixel threshold with the highest mean F1 over the tampered images of ``results`` (per-image
+    rows with columns ``f1@<t>``, :func:`paper_repro.metrics.f1_column`); a tie goes to the candidate nearest
+    0.5, the threshold every other table uses."""
+    from ..metrics import f1_column
+
+    if not len(candidates):
+        raise ValueError("choose_threshold: no candidate thresholds")
+    tampered = results["tampered"].astype(bool) if "tampered" in results.columns else slice(None)
+    means = {float(t): _nan_mean(results.loc[tampered, f1_column(t)]) for t in candidates}
+    if all(math.isnan(v) for v in means.values()):
+        raise ValueError("choose_threshold: no tampered image to choose on")
+    return max(means, key=lambda t: (-math.inf if math.isnan(means[t]) else round(means[t], 12), -abs(t - 0.5)))
+
+
+def decision_threshold(profile, detector: str) -> tuple[float, pd.DataFrame]:
+    """The pixel threshold of ``detector`` (a run key), chosen among the profile's ``decision_thresholds`` on the
+    tampered images of the training side's *validation* part (clean, no restorer, the evaluation size, one
+    pass scoring every candidate), never on an evaluation set: :func:`choose_threshold`. Returns the threshold
+    and the per-candidate validation F1 (columns ``threshold, f1``). Cached like the sweeps."""
+    from ..evaluate import evaluate
+    from ..metrics import f1_column
+
+    profile = _profiles.get(profile)
+    candidates = [float(t) for t in profile.decision_thresholds]
+    _, valid, _ = datasets_for(profile)
+    valid = valid[valid["label"].astype(int) == 1]
+    det_path, det_id = _model_ref(profile, detector)
+    size = profile.eval_size
+    what = {"kind": "threshold", "det": det_id, "data": _fingerprint(valid), "candidates": candidates,
+            "size": None if size is None else list(size), "precision": profile.precision}
+    r = _cached(profile, what, lambda: evaluate(
+        det_path, valid, size=size, batch_size=profile.eval_batch_size, precision=profile.precision,
+        progress=False, num_workers=profile.num_workers, seed=profile.seed, auc=False, f1_thresholds=candidates))
+    scores = pd.DataFrame({"threshold": candidates,
+                           "f1": [_nan_mean(r[f1_column(t)]) for t in candidates]})
+    return choose_threshold(r, candidates), scores
 
 
 def _nan_mean(s: pd.Series) -> float:

@@ -22,7 +22,7 @@ from .paper_view import _attach_paper, _order
 from .runs import SEED_RUNS, _instantiate, _model_ref, run_budget
 from .splits import datasets_for, photos_ood
 from .sweeps import (_cached, _grid, _paper_grid, _restoration_scores, _tidy_restoration, ablation_grid,
-                     restoration_per_image, sweep_results, tidy_sweep)
+                     decision_threshold, restoration_per_image, sweep_results, tidy_sweep)
 
 
 #: The trivial detector every results table shows beside the models: the whole image called tampered
@@ -511,24 +511,35 @@ METHODS: dict[str, tuple[str, str | None]] = {RECONWAVE_METHOD: (TABLE_DETECTOR,
 _EXTRA_RUNS = {RECONWAVE_METHOD: TABLE_RESTORER, "mpc": "mpc-pretrain"}
 
 
-def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = None) -> pd.DataFrame:
+def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = None,
+                  choose_thresholds: bool = True) -> pd.DataFrame:
     """Per-image sweep results of every method in ``methods`` (default :data:`METHODS` and the all-tampered
-    reference), ``method`` column set."""
+    reference), ``method`` and ``threshold`` columns set. ``choose_thresholds``: each method's pixel F1 / IoU at
+    its own threshold, chosen on the training side's validation images
+    (:func:`~paper_repro.experiments.sweeps.decision_threshold`); ``False``: 0.5 for all. Our choice: the
+    methods' losses calibrate their probabilities differently (MPC's focal loss lowers them), and one fixed
+    threshold would score that calibration rather than what each method separates; the held-out images choose
+    nothing. The all-tampered reference's F1 does not depend on the threshold."""
     methods = {**METHODS, REFERENCE: (REFERENCE, None)} if methods is None else methods
     grid = ablation_grid(profile)
-    return pd.concat([sweep_results(profile, d, r, method=m, grid=grid) for m, (d, r) in methods.items()],
-                     ignore_index=True)
+    parts = []
+    for m, (d, r) in methods.items():
+        t = decision_threshold(profile, d)[0] if choose_thresholds and d != REFERENCE else 0.5
+        parts.append(sweep_results(profile, d, r, method=m, grid=grid, threshold=t))
+    return pd.concat(parts, ignore_index=True)
 
 
 def operating_points(results: pd.DataFrame, perturbation: str = "clean") -> pd.DataFrame:
-    """Per method, at one condition, over the tampered images: mean pixel precision, recall and F1 at the 0.5
-    threshold beside the threshold-free AUC and the mean image score (the highest pixel probability). A method
+    """Per method, at one condition, over the tampered images: mean pixel precision, recall and F1 at the
+    method's threshold (column ``threshold``) beside the threshold-free AUC and the mean image score (the highest pixel probability). A method
     whose AUC ranks with the others while its recall trails them ranks pixels as well but scores them lower, so
     fewer cross 0.5: its F1 is set by its calibration, not by what it separates. ``results``: per-image
     frames of :func:`method_sweeps` / :func:`~paper_repro.experiments.sweeps.sweep_results`."""
     r = results[(results["perturbation"] == perturbation) & (results["label"].astype(int) == 1)]
     cols = [c for c in ("precision", "recall", "f1", "auc", "image_score") if c in r.columns]
     out = r.groupby("method", sort=False)[cols].mean()
+    if "threshold" in r.columns:
+        out.insert(0, "threshold", r.groupby("method", sort=False)["threshold"].first())
     out["n_images"] = r.groupby("method", sort=False).size()
     return out.reset_index()
 
@@ -536,7 +547,8 @@ def operating_points(results: pd.DataFrame, perturbation: str = "clean") -> pd.D
 def method_comparison(profile) -> pd.DataFrame:
     """ReConWave-Net (restorer + detector), LPCLNet, NCL and MPC (stage-1 pretraining, then the stage-2
     head on the frozen backbone), trained on the same split at the table budget with the same class weighting
-    and evaluated at the same columns; ``vs_ref`` is each row minus ReConWave-Net's
+    and evaluated at the same columns, F1 / IoU at each method's validation-chosen pixel threshold (column
+    ``threshold``, :func:`method_sweeps`); ``vs_ref`` is each row minus ReConWave-Net's
     (``reconwave-table+restorer-table``). ``steps`` counts the
     detector's (or MPC head's) optimiser steps, ``extra_steps`` what the method trains besides (ReConWave-Net's
     restorer, MPC's pretraining). ``paper`` holds the papers' headline numbers where dataset / condition match
@@ -549,6 +561,7 @@ def method_comparison(profile) -> pd.DataFrame:
         det = METHODS.get(m, (None,))[0]
         t = _budget(profile, t, det)
         t["extra_steps"] = run_budget(profile, _EXTRA_RUNS[m])["steps"] if m in _EXTRA_RUNS else 0
+        t["threshold"] = float(g["threshold"].iloc[0])
         parts.append(t)
     out = pd.concat(parts, ignore_index=True)
     out["manipulation"] = "all"
