@@ -128,7 +128,9 @@ def decision_threshold(profile, detector: str) -> tuple[float, pd.DataFrame]:
     """The pixel threshold of ``detector`` (a run key), chosen among the profile's ``decision_thresholds`` on the
     tampered images of the training side's *validation* part (clean, no restorer, the evaluation size, one
     pass scoring every candidate), never on an evaluation set: :func:`choose_threshold`. Returns the threshold
-    and the per-candidate validation F1 (columns ``threshold, f1``). Cached like the sweeps."""
+    and the per-candidate validation F1 (columns ``threshold, f1``). Cached like the sweeps. In ``smoke`` the
+    validation part is also the evaluation set (:func:`~paper_repro.experiments.splits.datasets_for`), so
+    there the choice is not held out; ``smoke`` checks the plumbing, not the numbers."""
     from ..evaluate import evaluate
     from ..metrics import f1_column
 
