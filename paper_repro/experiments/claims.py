@@ -25,7 +25,8 @@ from .. import stats
 from .intervals import RESTORATION_COLUMNS, paired
 from .paper_view import _condition
 from .runs import RUNS
-from .sweeps import _paper_grid, _restoration_scores, ablation_grid, restoration_per_image, sweep_results
+from .sweeps import (_paper_grid, _restoration_scores, ablation_grid, decision_threshold, restoration_per_image,
+                     sweep_results)
 from .tables import TABLE_DETECTOR, TABLE_RESTORER, seed_noise
 
 __all__ = ["Claim", "CLAIMS", "claims_table", "CLAIM_COLUMNS"]
@@ -129,7 +130,9 @@ def _results(profile, c: Claim, side):
         return scores, RESTORATION_COLUMNS[c.metric]
     grid = ablation_grid(profile) if c.grid == "ablation" else [("clean", None)] + _paper_grid()
     det, res = side
-    return sweep_results(profile, det, res, grid=grid), None
+    # the method comparison scores each method at its validation-chosen threshold (tables.method_sweeps)
+    threshold = decision_threshold(profile, det)[0] if c.table == "methods" else 0.5
+    return sweep_results(profile, det, res, grid=grid, threshold=threshold), None
 
 
 def claims_table(profile, claims=CLAIMS) -> pd.DataFrame:
