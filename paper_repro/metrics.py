@@ -363,17 +363,14 @@ class MetricAccumulator:
                 p = torch.sigmoid(p)
             b = p.shape[0]
             pf, mf = p.reshape(b, -1), m.reshape(b, -1)
-            pred = pf > self.threshold
-            tp = (pred & mf).sum(1).double().cpu().tolist()
-            fp = (pred & ~mf).sum(1).double().cpu().tolist()
-            fn = (~pred & mf).sum(1).double().cpu().tolist()
+
+            def counts(threshold):  # per-image tp, fp, fn at one threshold
+                pred = pf > threshold
+                return tuple((a & b).sum(1).double().cpu().tolist() for a, b in ((pred, mf), (pred, ~mf), (~pred, mf)))
+
+            tp, fp, fn = counts(self.threshold)
             npos = mf.sum(1).cpu().tolist()
-            extra = {}
-            for t in self.f1_thresholds:
-                pt = pf > t
-                extra[f1_column(t)] = ((pt & mf).sum(1).double().cpu().tolist(),
-                                       (pt & ~mf).sum(1).double().cpu().tolist(),
-                                       (~pt & mf).sum(1).double().cpu().tolist())
+            extra = {f1_column(t): counts(t) for t in self.f1_thresholds}
             top = max(1, int(math.ceil(self.k * pf.shape[1])))
             score = pf.topk(top, dim=1).values.double().mean(1).cpu().tolist()
             names = [None] * b if names is None else list(names)

@@ -25,9 +25,8 @@ from .. import stats
 from .intervals import RESTORATION_COLUMNS, paired
 from .paper_view import _condition
 from .runs import RUNS
-from .sweeps import (_paper_grid, _restoration_scores, ablation_grid, decision_threshold, restoration_per_image,
-                     sweep_results)
-from .tables import TABLE_DETECTOR, TABLE_RESTORER, seed_noise
+from .sweeps import _paper_grid, _restoration_scores, ablation_grid, restoration_per_image, sweep_results
+from .tables import METHODS, TABLE_DETECTOR, TABLE_RESTORER, method_sweeps, seed_noise
 
 __all__ = ["Claim", "CLAIMS", "claims_table", "CLAIM_COLUMNS"]
 
@@ -129,10 +128,11 @@ def _results(profile, c: Claim, side):
         scores = restoration_per_image(_restoration_scores(profile, side, _paper_grid()))
         return scores, RESTORATION_COLUMNS[c.metric]
     grid = ablation_grid(profile) if c.grid == "ablation" else [("clean", None)] + _paper_grid()
+    if c.table == "methods":  # the comparison's own per-image results (each method at its chosen threshold)
+        name = next(m for m, s in METHODS.items() if s == tuple(side))
+        return method_sweeps(profile, {name: METHODS[name]}), None
     det, res = side
-    # the method comparison scores each method at its validation-chosen threshold (tables.method_sweeps)
-    threshold = decision_threshold(profile, det)[0] if c.table == "methods" else 0.5
-    return sweep_results(profile, det, res, grid=grid, threshold=threshold), None
+    return sweep_results(profile, det, res, grid=grid), None
 
 
 def claims_table(profile, claims=CLAIMS) -> pd.DataFrame:

@@ -531,9 +531,10 @@ def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = N
 
 def operating_points(results: pd.DataFrame, perturbation: str = "clean") -> pd.DataFrame:
     """Per method, at one condition, over the tampered images: mean pixel precision, recall and F1 at the
-    method's threshold (column ``threshold``) beside the threshold-free AUC and the mean image score (the highest pixel probability). A method
-    whose AUC ranks with the others while its recall trails them ranks pixels as well but scores them lower, so
-    fewer cross 0.5: its F1 is set by its calibration, not by what it separates. ``results``: per-image
+    method's threshold (column ``threshold``) beside the threshold-free AUC and the mean image score (the
+    highest pixel probability). A method whose AUC ranks with the others while its recall trails them ranks
+    pixels as well but scores them lower, so fewer cross the threshold: its F1 is set by its calibration, not
+    by what it separates. ``results``: per-image
     frames of :func:`method_sweeps` / :func:`~paper_repro.experiments.sweeps.sweep_results`."""
     r = results[(results["perturbation"] == perturbation) & (results["label"].astype(int) == 1)]
     cols = [c for c in ("precision", "recall", "f1", "auc", "image_score") if c in r.columns]
