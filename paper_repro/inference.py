@@ -11,6 +11,11 @@ at the batch's own size ``(H, W)``:
   logits are averaged where tiles overlap, with a linear ramp so seams do not show.
 - ``size=(h, w)``: the batch is resized (bilinear, antialiased) to ``(h, w)``, predicted, and the map
   resized back bilinearly (the "resize" size policy of the papers that train on fixed-size inputs).
+
+``channels_last=True`` hands every model its input in NHWC memory format (the models should be converted with
+``model.to(memory_format=torch.channels_last)``, as :func:`paper_repro.evaluate.evaluate` does): on a 2-core
+AMD EPYC in fp32 a batch of eight 256x384 images through ReConWave-Net's detector took 0.36 s instead of 0.69 s,
+LPCLNet 0.29 s instead of 0.42 s (the probabilities differ by about 1e-6: another summation order).
 """
 from __future__ import annotations
 
@@ -53,14 +58,18 @@ def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
-def _run(detector, restorer, x):
+def _nhwc(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _run(detector, restorer, x, channels_last=False):
     """Restore (optional), detect: ``(logits float, disturbance logits or None)`` at ``x``'s size."""
     cls = None
     if restorer is not None:
-        r = restorer(x)
+        r = restorer(_nhwc(x, channels_last))
         x = r["restored"].float().clamp(0, 1)
         cls = r.get("disturbance_logits")
-    out = detector(x)
+    out = detector(_nhwc(x, channels_last))
     if cls is None:
         cls = out.get("disturbance_logits")
     return out["logits"].float(), (None if cls is None else cls.float())
@@ -85,7 +94,7 @@ def _starts(n: int, tile: int, step: int) -> list[int]:
     return sorted(set(s))
 
 
-def _tiled(detector, restorer, x, multiple, tile_size, overlap, progress):
+def _tiled(detector, restorer, x, multiple, tile_size, overlap, progress, channels_last=False):
     """Logits of one big padded image from overlapping tiles (``x``: (1, 3, H, W), H, W multiples)."""
     _, _, h, w = x.shape
     t = max(multiple, (int(tile_size) // multiple) * multiple)
@@ -102,7 +111,7 @@ def _tiled(detector, restorer, x, multiple, tile_size, overlap, progress):
         it = tqdm(boxes, desc="tiles", unit="tile", leave=False)
     for y, x0 in it:
         th, tw = min(t, h), min(t, w)
-        logits, cls = _run(detector, restorer, x[..., y:y + th, x0:x0 + tw])
+        logits, cls = _run(detector, restorer, x[..., y:y + th, x0:x0 + tw], channels_last)
         wy = _ramp(th, overlap, y > 0, y + th < h).to(x.device)
         wx = _ramp(tw, overlap, x0 > 0, x0 + tw < w).to(x.device)
         wt = (wy[:, None] * wx[None, :])[None, None]
@@ -121,35 +130,36 @@ TTA_VIEWS = {"none": ((),), "hflip": ((), (-1,)), "flips": ((), (-1,), (-2,), (-
 TTA_MODES = tuple(TTA_VIEWS)
 
 
-def _logits(detector, restorer, x, size, tile, tile_size, overlap, progress):
+def _logits(detector, restorer, x, size, tile, tile_size, overlap, progress, channels_last=False):
     """Logits ``(B, 1, H, W)`` and disturbance logits of one view ``x`` at its own size."""
     h, w = x.shape[-2:]
     if size is not None:
         xs = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-        logits, cls = _run(detector, restorer, xs)
+        logits, cls = _run(detector, restorer, xs, channels_last)
         return F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False), cls
     multiple = model_multiple(detector, restorer)
     xp = _pad_to(x, multiple)
     if tile is not None and h * w > int(tile):
-        parts = [_tiled(detector, restorer, xp[i:i + 1], multiple, tile_size, overlap, progress)
+        parts = [_tiled(detector, restorer, xp[i:i + 1], multiple, tile_size, overlap, progress, channels_last)
                  for i in range(x.shape[0])]
         logits = torch.cat([p[0] for p in parts])
         cls = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
     else:
-        logits, cls = _run(detector, restorer, xp)
+        logits, cls = _run(detector, restorer, xp, channels_last)
     return logits[..., :h, :w], cls
 
 
 @torch.no_grad()
 def infer(detector: nn.Module, x: torch.Tensor, restorer: nn.Module | None = None, size=None,
           precision: str = "fp32", tile: int | None = DEFAULT_TILE_PIXELS, tile_size: int = DEFAULT_TILE_SIZE,
-          overlap: int = DEFAULT_TILE_OVERLAP, progress: bool = False, tta: str = "none") -> dict[str, torch.Tensor | None]:
+          overlap: int = DEFAULT_TILE_OVERLAP, progress: bool = False, tta: str = "none",
+          channels_last: bool = False) -> dict[str, torch.Tensor | None]:
     """Probability maps of ``x`` (B, 3, H, W) in [0, 1]: ``{"prob": (B, 1, H, W) float, "disturbance_logits":
     (B, K) or None, "disturbance": (B,) class indices or None}`` (:func:`decided_disturbance`). ``size=None``: native resolution (padding, tiles above ``tile`` pixels; ``tile=None``
     never tiles); ``size=(h, w)``: resize in, resize back. ``tta``: test-time augmentation (:data:`TTA_VIEWS`),
     the mean of the logits over flipped views, each flipped back (``hflip`` doubles the cost, ``flips``
-    quadruples it); the disturbance logits are those of the unflipped view. Models must be in eval mode on
-    ``x``'s device."""
+    quadruples it); the disturbance logits are those of the unflipped view. ``channels_last``: models get NHWC
+    inputs (see the module docstring). Models must be in eval mode on ``x``'s device."""
     if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"infer: expected a (B, 3, H, W) batch, got {tuple(x.shape) if torch.is_tensor(x) else type(x)}")
     if tta not in TTA_VIEWS:
@@ -159,7 +169,7 @@ def infer(detector: nn.Module, x: torch.Tensor, restorer: nn.Module | None = Non
     with autocast(precision, x.device):
         for dims in views:
             xv = x.flip(dims) if dims else x
-            logits, c = _logits(detector, restorer, xv, size, tile, tile_size, overlap, progress)
+            logits, c = _logits(detector, restorer, xv, size, tile, tile_size, overlap, progress, channels_last)
             logits = logits.float().flip(dims) if dims else logits.float()
             total = logits if total is None else total + logits
             if not dims:

@@ -330,3 +330,34 @@ def test_every_compared_detector_can_stand_on_the_same_pretrained_encoder(name):
     assert not torch.equal(sb["conv_stem.weight"], ref["conv_stem.weight"])
     with pytest.raises(ValueError):
         create(name, preset="tiny", encoder="resnet-imaginary")
+
+
+def test_channels_last_inference_hands_models_nhwc_inputs_and_keeps_the_maps():
+    """``channels_last=True``: restorer and detector both receive NHWC inputs (in the plain, resized and tiled
+    paths), and the probabilities and disturbance logits equal the NCHW pass up to summation order."""
+    from paper_repro.evaluate import _as_model
+    from paper_repro.inference import infer
+    from paper_repro.models import create
+
+    torch.manual_seed(0)
+    det = create("reconwave", width=8, depth=3, embed_dim=16).eval()
+    res = create("restorer", width=8).eval()
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda mod, args: seen.append(
+        args[0].is_contiguous(memory_format=torch.channels_last))) for m in (det, res)]
+    x = torch.rand(2, 3, 64, 96)
+    ref = infer(det, x, restorer=res)
+    assert seen == [False, False]
+    seen.clear()
+    nhwc_det, nhwc_res = _as_model(det, "cpu", channels_last=True), _as_model(res, "cpu", channels_last=True)
+    assert any(p.dim() == 4 and not p.is_contiguous() for p in nhwc_det.parameters())  # converted in place
+    out = infer(nhwc_det, x, restorer=nhwc_res, channels_last=True)
+    assert seen == [True, True]
+    torch.testing.assert_close(out["prob"], ref["prob"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out["disturbance_logits"], ref["disturbance_logits"], atol=1e-4, rtol=1e-4)
+    seen.clear()
+    infer(nhwc_det, x, size=(64, 64), channels_last=True)
+    infer(nhwc_det, torch.rand(1, 3, 96, 96), tile=64 * 64, tile_size=64, overlap=16, channels_last=True)
+    assert seen and all(seen)
+    for h in hooks:
+        h.remove()

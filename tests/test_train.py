@@ -455,3 +455,22 @@ def test_constant_schedule_keeps_the_peak_rate(frames, tmp_path):
     assert max(cycled.recorder.lrs) > 2e-3 and min(cycled.recorder.lrs) < 1e-3  # warm-up and annealing
     with pytest.raises(ValueError, match="schedule"):
         profiles.get("smoke", schedule="step")
+
+
+def test_only_the_main_budget_stops_a_restorer_early(frames):
+    """Every restorer of Tables 7-8 trains its full table budget (no early stop, so a table has one ``steps``);
+    the shipped restorer's main budget carries the patience, which make_learner turns into KeepBestCallback."""
+    from paper_repro import experiments as E
+    from paper_repro.train import KeepBestCallback
+
+    cpu = profiles.get("cpu")
+    table_rows = [k for k, r in E.RUNS.items() if r.stage == "restorer" and r.budget == "table"]
+    assert len(table_rows) >= 4  # the Swin reference, ViT, deformable, L1
+    assert all("patience" not in cpu.stage("restorer", E.RUNS[k].budget) for k in table_rows)
+    assert {cpu.stage("restorer", E.RUNS[k].budget)["max_steps"] for k in table_rows} == {64}
+    assert cpu.stage("restorer", "main")["patience"] == 1
+    cfg = {"width": 4, "levels": 2, "heads": 2, "window_size": 4}
+    plain = make_learner("restorer", _dls(frames), model_cfg=cfg, quiet=True, precision="fp32")
+    stopping = make_learner("restorer", _dls(frames), model_cfg=cfg, quiet=True, precision="fp32", patience=1)
+    assert not any(isinstance(cb, KeepBestCallback) for cb in plain.cbs)
+    assert [cb.patience for cb in stopping.cbs if isinstance(cb, KeepBestCallback)] == [1]

@@ -192,8 +192,6 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
     if stage == "restorer" and train_profile.classifier_pretrain:
         spec["classifier_pretrain"] = dict(train_profile.classifier_pretrain)
-    if stage == "restorer" and train_profile.restorer_patience is not None:
-        spec["restorer_patience"] = int(train_profile.restorer_patience)
     ckdir = Path(profile.checkpoints_dir) / key
     final, spec_path = ckdir / "final.pt", ckdir / "spec.json"
     old = json.loads(spec_path.read_text()) if spec_path.is_file() else None
@@ -212,9 +210,10 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     dls = make_dataloaders(train_df, valid_df, size=profile.size, bs=profile.batch_size,
                            num_workers=profile.num_workers, seed=train_profile.seed, cache=profile.cache_images,
                            policy=profile.size_policy, grid=profile.crop_grid, onthefly=onthefly, photos=photos)
+    schedule = dict(schedule)
     learn = make_learner(model_name, dls, profile=train_profile, model_cfg=model_cfg, loss_cfg=loss_cfg,
                          stage=stage, ckpt_dir=ckdir, quiet=True, init_from=init_from,
-                         disturbance_cfg=disturbance_cfg)
+                         disturbance_cfg=disturbance_cfg, patience=schedule.pop("patience", None))
     fit(learn, **schedule)
     if not final.is_file() and (rank_distrib() == 0 or not learn.fit_completed):
         raise RuntimeError(f"train_or_load({key!r}): training did not finish ({final} missing); "

@@ -86,6 +86,8 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
                 "size": None if size is None else list(size), "precision": profile.precision, "order": "perturb-first"}
         if float(threshold) != 0.5:  # 0.5 keeps the key it always had
             what["threshold"] = float(threshold)
+        if profile.channels_last:  # only recorded when on, as the threshold
+            what["channels_last"] = True
         whole_path = _cache_path(profile, dict(what, grid=full))
         if grid != full and set(grid) <= set(full) and whole_path.is_file():
             r = pd.read_pickle(whole_path)
@@ -99,7 +101,8 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
         def compute(df=df):
             return evaluate(det_path, df, size=size, perturbations=grid, restorer=res_path,
                             batch_size=profile.eval_batch_size, precision=profile.precision, progress=False,
-                            num_workers=profile.num_workers, seed=profile.seed, threshold=threshold)
+                            num_workers=profile.num_workers, seed=profile.seed, threshold=threshold,
+                            channels_last=profile.channels_last)
 
         r = _cached(profile, what, compute).copy()
         r["dataset"] = name
@@ -142,9 +145,12 @@ def decision_threshold(profile, detector: str) -> tuple[float, pd.DataFrame]:
     size = profile.eval_size
     what = {"kind": "threshold", "det": det_id, "data": _fingerprint(valid), "candidates": candidates,
             "size": None if size is None else list(size), "precision": profile.precision}
+    if profile.channels_last:
+        what["channels_last"] = True
     r = _cached(profile, what, lambda: evaluate(
         det_path, valid, size=size, batch_size=profile.eval_batch_size, precision=profile.precision,
-        progress=False, num_workers=profile.num_workers, seed=profile.seed, auc=False, f1_thresholds=candidates))
+        progress=False, num_workers=profile.num_workers, seed=profile.seed, auc=False, f1_thresholds=candidates,
+        channels_last=profile.channels_last))
     scores = pd.DataFrame({"threshold": candidates,
                            "f1": [_nan_mean(r[f1_column(t)]) for t in candidates]})
     return choose_threshold(r, candidates), scores

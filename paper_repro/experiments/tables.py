@@ -612,11 +612,13 @@ def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = 
             what = {"kind": "shipped", "det": det_id, "data": _fingerprint(df), "tta": mode,
                     "size": None if profile.eval_size is None else list(profile.eval_size),
                     "precision": profile.precision}
+            if profile.channels_last:
+                what["channels_last"] = True
 
             def compute(df=df, mode=mode):
                 return evaluate(det_path, df, size=profile.eval_size, batch_size=profile.eval_batch_size,
                                 precision=profile.precision, num_workers=profile.num_workers, tta=mode,
-                                progress=True)
+                                progress=True, channels_last=profile.channels_last)
 
             res = _cached(profile, what, compute)
             kinds = res["manipulation"].astype(str).to_numpy()

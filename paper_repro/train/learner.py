@@ -175,7 +175,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
                  stage: str | None = None, ckpt_dir: str | os.PathLike | None = None, precision: str | None = None,
                  channels_last: bool | None = None, seed: int | None = None, metrics=True, quiet: bool = False,
                  checkpoint_every: int | None = None, resume: bool = True, init_from=None, opt_func=None,
-                 wd: float | None = None, cbs=None, disturbance_cfg: dict | None = None) -> ResumableLearner:
+                 wd: float | None = None, cbs=None, disturbance_cfg: dict | None = None,
+                 patience: int | None = None) -> ResumableLearner:
     """A fastai Learner for ``model_name`` at ``stage`` (see the module docstring).
 
     ``profile`` (name or :class:`~paper_repro.profiles.Profile`) supplies defaults: model configuration
@@ -191,7 +192,9 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     backbone of a ``pretrain`` checkpoint. ``opt_func``: a fastai optimiser factory; default the profile's
     ``optimizer`` (:mod:`paper_repro.train.optim`; ``"adam"`` without a profile). ``disturbance_cfg``: keyword arguments of
     :func:`paper_repro.perturb.random_disturbance`: the restorer stage's inputs; for a detector or
-    finetune stage, given (even ``{}``), it disturbs the training images as an augmentation.
+    finetune stage, given (even ``{}``), it disturbs the training images as an augmentation. ``patience``
+    (restorer stage): stop after that many epochs in a row without a better validation PSNR and end with the
+    best epoch's weights (:class:`KeepBestCallback`); ``None`` trains every step.
     """
     from .. import profiles as _profiles
     from ..losses import loss_for
@@ -243,8 +246,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         callbacks.append(ChannelsLastCallback())
     if stage == "restorer":
         callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
-        if prof is not None and prof.restorer_patience is not None:
-            callbacks.append(KeepBestCallback("psnr", patience=prof.restorer_patience))
+        if patience is not None:
+            callbacks.append(KeepBestCallback("psnr", patience=int(patience)))
         callbacks.append(ValuePriorCallback(seed))  # a no-op unless the restorer fills clipped pixels from a prior
         if prof is not None and prof.classifier_pretrain:
             # restorers trained beside each other share a pretrained classifier (same inputs, same weights)
