@@ -255,7 +255,8 @@ _BASE: dict[str, dict[str, Any]] = {
         loss_kwargs={"reconwave": {"pos_weight": 3.0}, "lpclnet": {"pos_weight": 3.0}, "ncl": {"pos_weight": 3.0},
                      "mpc-finetune": {"alpha": 0.75}},
         # learning rate and class weight of the compared detectors: the best validation F1 of
-        # benchmarks/hparam_search.py (lr 1e-3 / 3e-3 x class weight 1 / 3; benchmarks/hparam-search-cpu.csv):
+        # benchmarks/hparam_search.py (lr 1e-3 / 3e-3 x class weight 1 / 3; benchmarks/hparam-search-cpu.csv, run
+        # when the table budget's 120 steps came in 6 epochs of 20: the same steps and schedule, other batches):
         # ReConWave-Net 1e-3 and 3x (the stage's own), LPCLNet 3e-3 and 3x, NCL 1e-3 and 3x, MPC's head 3e-3 and
         # alpha 0.75 (the stages' own values otherwise)
         model_lr={"lpclnet": 3e-3},
