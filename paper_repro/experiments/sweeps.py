@@ -44,6 +44,15 @@ def _cached(profile, what: dict, compute) -> pd.DataFrame:
     return df
 
 
+def _evaluation_key(profile) -> dict:
+    """What every cached evaluation's key records of the profile's evaluation settings: the size, the precision
+    and, only when on (so other keys keep their values), the channels-last memory format."""
+    key = {"size": None if profile.eval_size is None else list(profile.eval_size), "precision": profile.precision}
+    if profile.channels_last:
+        key["channels_last"] = True
+    return key
+
+
 def _grid(profile) -> list[tuple[str, float | None]]:
     return P.sweep_grid(profile.alphas, profile.betas, clean=True)
 
@@ -83,11 +92,9 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
         df = evals[name]
         size = profile.eval_size
         what = {"kind": "sweep", "det": det_id, "res": res_id, "data": _fingerprint(df), "grid": grid,
-                "size": None if size is None else list(size), "precision": profile.precision, "order": "perturb-first"}
+                **_evaluation_key(profile), "order": "perturb-first"}
         if float(threshold) != 0.5:  # 0.5 keeps the key it always had
             what["threshold"] = float(threshold)
-        if profile.channels_last:  # only recorded when on, as the threshold
-            what["channels_last"] = True
         whole_path = _cache_path(profile, dict(what, grid=full))
         if grid != full and set(grid) <= set(full) and whole_path.is_file():
             r = pd.read_pickle(whole_path)
@@ -144,9 +151,7 @@ def decision_threshold(profile, detector: str) -> tuple[float, pd.DataFrame]:
     det_path, det_id = _model_ref(profile, detector)
     size = profile.eval_size
     what = {"kind": "threshold", "det": det_id, "data": _fingerprint(valid), "candidates": candidates,
-            "size": None if size is None else list(size), "precision": profile.precision}
-    if profile.channels_last:
-        what["channels_last"] = True
+            **_evaluation_key(profile)}
     r = _cached(profile, what, lambda: evaluate(
         det_path, valid, size=size, batch_size=profile.eval_batch_size, precision=profile.precision,
         progress=False, num_workers=profile.num_workers, seed=profile.seed, auc=False, f1_thresholds=candidates,
