@@ -3,11 +3,15 @@
     python benchmarks/levers.py --data-root ../shared/data [--steps 400] [--only NAME ...]
         [--out benchmarks/lever-study-cpu.csv]
 
-Every setup starts from the ``cpu`` profile's detector recipe and changes one thing. The recipe: ReConWave-Net
-(DWFEL + pixel contrastive, Haar) on the ImageNet EfficientNet-Lite0 encoder, decoder width 16; BCE
-(``pos_weight`` 3) + Dice + 0.1 x contrastive; Adam, one-cycle schedule peaking at 1e-3; batches of 8 crops of
-256x256 on the 8-pixel JPEG grid; 10 % of the authentic photos kept as negatives; a third of each epoch's items
-fresh splices / copy-moves of the authentic training photos; no brightness / contrast disturbance.
+Every setup changes one thing from one of two recipes. Both: ReConWave-Net (DWFEL + pixel contrastive, Haar) on
+the ImageNet EfficientNet-Lite0 encoder, decoder width 16; BCE (``pos_weight`` 3) + Dice + 0.1 x contrastive;
+Adam, one-cycle schedule peaking at 1e-3; batches of 8 crops of 256x256 on the 8-pixel JPEG grid; 10 % of the
+authentic photos kept as negatives; no brightness / contrast disturbance. The *on-the-fly recipe* (the first
+block of :data:`SETUPS`, rows named "cpu recipe") trains on CASIA v1's training side alone with a third of each
+epoch's items fresh splices / copy-moves of its authentic photos; the *photos-synthetic recipe* (the second block,
+the ``cpu`` profile's recipe today) trains on CASIA v1's training side and ``photos-synthetic`` (object-shaped
+forgeries of BSDS500's train / val photos) with no on-the-fly items. A setup's difference is read against the
+seeds of its own recipe.
 
 Each setup trains through the package's cached training (:func:`paper_repro.experiments.train_or_load`,
 checkpoints under ``checkpoints/levers/``) for ``--steps`` steps on the training part of the grouped CASIA v1
@@ -34,42 +38,67 @@ is what notebook 02 shows (:func:`paper_repro.experiments.lever_results`).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 import pandas as pd
 
-#: photos-synthetic's object-shaped forgeries in place of the blob-shaped on-the-fly ones (cheaper steps)
+#: the recipe the study started from (the ``cpu`` profile's before it took photos-synthetic): CASIA v1's training
+#: side alone, a third of each epoch's items fresh on-the-fly splices / copy-moves of its authentic photos
+ONTHEFLY_RECIPE = {"train_datasets": ("casia1:train",), "onthefly_tampering": 1 / 3}
+#: photos-synthetic's object-shaped forgeries in place of the blob-shaped on-the-fly ones (cheaper steps): the
+#: ``cpu`` profile's recipe now, so the same as the profile's defaults
 PHOTOS_INSTEAD_OF_ONTHEFLY = {"train_datasets": ("photos-synthetic", "casia1:train"), "onthefly_tampering": 0.0}
 
-#: setup -> dict(profile=<profile overrides>, model=<model_cfg>, loss=<loss_cfg>, seed=<training seed>); one change
-#: each
+
+#: recipe row -> its profile overrides: every setup changes one of them
+RECIPES = {"cpu recipe": ONTHEFLY_RECIPE, "photos-synthetic instead of on-the-fly": PHOTOS_INSTEAD_OF_ONTHEFLY}
+
+
+def _from(recipe: str, **change) -> dict:
+    """A setup: the recipe row ``recipe``'s profile overrides with ``change`` (``profile=``, ``model=``, ``loss=``,
+    ``seed=``) applied."""
+    return {**change, "recipe": recipe, "profile": {**RECIPES[recipe], **change.get("profile", {})}}
+
+
+#: setup -> dict(recipe=<the recipe row it changes>, profile=<profile overrides>, model=<model_cfg>,
+#: loss=<loss_cfg>, seed=<training seed>, epochs_factor=<times the epochs, default 1>); one change each. The first
+#: block changes the on-the-fly recipe, the second the photos-synthetic one (the ``cpu`` profile's).
+ONTHEFLY, PHOTOS = RECIPES  # the two recipes' names
 SETUPS = {
-    "cpu recipe": dict(),
-    "cpu recipe, training seed 1": dict(seed=1),  # the training noise a lever's difference is read against
-    "cpu recipe, training seed 2": dict(seed=2),
-    "plain U-Net (no DWFEL, no contrastive)": dict(model={"dwfel": False, "contrastive": False}),
-    "no on-the-fly tampering": dict(profile={"onthefly_tampering": 0.0}),
-    "half of the items on-the-fly": dict(profile={"onthefly_tampering": 0.5}),
-    "BCE only (no Dice)": dict(loss={"dice_weight": 0.0}),
-    "focal + Dice": dict(loss={"segmentation": "focal"}),
-    "class weight 1": dict(loss={"pos_weight": 1.0}),
-    "peak lr 3e-3": dict(profile={"lr": {"detector": 3e-3}}),
-    "AdamW 5e-4, constant": dict(profile={"optimizer": "adamw", "lr": {"detector": 5e-4}, "schedule": "constant"}),
-    "frozen encoder batch norm": dict(model={"freeze_bn": True}),
-    "EMA of weights (0.99)": dict(profile={"ema": 0.99}),
-    "brightness / contrast augmentation": dict(profile={"detector_disturbance": {}}),
-    "+ photos-synthetic (BSDS500 train / val)": dict(profile={"train_datasets": ("photos-synthetic", "casia1:train")}),
-    "photos-synthetic instead of on-the-fly": dict(profile=PHOTOS_INSTEAD_OF_ONTHEFLY),
-    "photos-synthetic instead of on-the-fly, training seed 1": dict(profile=PHOTOS_INSTEAD_OF_ONTHEFLY, seed=1),
-    "crop 384": dict(profile={"image_size": 384}),
-    "batch 16": dict(profile={"batch_size": 16}),
-    "encoder Lite2": dict(model={"encoder": "efficientnet-lite2"}),
+    "cpu recipe": _from(ONTHEFLY),
+    "cpu recipe, training seed 1": _from(ONTHEFLY, seed=1),  # the noise a lever's difference is read against
+    "cpu recipe, training seed 2": _from(ONTHEFLY, seed=2),
+    "plain U-Net (no DWFEL, no contrastive)": _from(ONTHEFLY, model={"dwfel": False, "contrastive": False}),
+    "no on-the-fly tampering": _from(ONTHEFLY, profile={"onthefly_tampering": 0.0}),
+    "half of the items on-the-fly": _from(ONTHEFLY, profile={"onthefly_tampering": 0.5}),
+    "BCE only (no Dice)": _from(ONTHEFLY, loss={"dice_weight": 0.0}),
+    "focal + Dice": _from(ONTHEFLY, loss={"segmentation": "focal"}),
+    "class weight 1": _from(ONTHEFLY, loss={"pos_weight": 1.0}),
+    "peak lr 3e-3": _from(ONTHEFLY, profile={"lr": {"detector": 3e-3}}),
+    "AdamW 5e-4, constant": _from(ONTHEFLY, profile={"optimizer": "adamw", "lr": {"detector": 5e-4},
+                                                     "schedule": "constant"}),
+    "frozen encoder batch norm": _from(ONTHEFLY, model={"freeze_bn": True}),
+    "EMA of weights (0.99)": _from(ONTHEFLY, profile={"ema": 0.99}),
+    "brightness / contrast augmentation": _from(ONTHEFLY, profile={"detector_disturbance": {}}),
+    "+ photos-synthetic (BSDS500 train / val)": _from(ONTHEFLY, profile={"train_datasets": ("photos-synthetic",
+                                                                                           "casia1:train")}),
+    "photos-synthetic instead of on-the-fly": _from(PHOTOS),
+    "photos-synthetic instead of on-the-fly, training seed 1": _from(PHOTOS, seed=1),
+    "photos-synthetic instead of on-the-fly, training seed 2": _from(PHOTOS, seed=2),
+    "photos-synthetic recipe, crop 384": _from(PHOTOS, profile={"image_size": 384}),
+    # an epoch holds a fixed number of crops, so a batch of 16 needs twice the epochs for the same steps
+    "photos-synthetic recipe, batch 16": _from(PHOTOS, profile={"batch_size": 16}, epochs_factor=2),
+    "photos-synthetic recipe, batch 16, half the steps": _from(PHOTOS, profile={"batch_size": 16}),  # same crops
+    "photos-synthetic recipe, encoder Lite1": _from(PHOTOS, model={"encoder": "efficientnet-lite1"}),
+    "photos-synthetic recipe, encoder Lite2": _from(PHOTOS, model={"encoder": "efficientnet-lite2"}),
 }
 
 KINDS = ("splicing", "copy-move", "removal")
-COLUMNS = ["setup", "steps", "train_seconds", "n_images", "valid_f1", "valid_iou", "valid_auc", "all_tampered_f1",
-           "ood_f1", "ood_auc", *[f"ood_f1_{k}" for k in KINDS], *[f"ood_all_tampered_f1_{k}" for k in KINDS], "cpu"]
+COLUMNS = ["setup", "recipe", "steps", "train_seconds", "n_images", "valid_f1", "valid_iou", "valid_auc",
+           "all_tampered_f1", "ood_f1", "ood_auc", *[f"ood_f1_{k}" for k in KINDS],
+           *[f"ood_all_tampered_f1_{k}" for k in KINDS], "cpu"]
 
 
 def ood_scores(ckpt, ood, ref, prof, evaluate) -> dict:
@@ -112,6 +141,10 @@ def main(argv=None) -> int:
     if args.main:
         setup = SETUPS[args.main]
         prof = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir).replace(**setup.get("profile", {}))
+        if setup.get("epochs_factor", 1) != 1:
+            main_budget = prof.main_budget["detector"]
+            prof = prof.replace(main_budget={"detector": {**main_budget,
+                                                          "epochs": main_budget["epochs"] * setup["epochs_factor"]}})
         t0 = time.time()
         ckpt = E.train_or_load(prof, "main-" + slug(args.main)[len("lever-"):], "reconwave",
                                model_cfg=setup.get("model"), loss_cfg=setup.get("loss"), budget="main",
@@ -135,6 +168,8 @@ def main(argv=None) -> int:
         if args.only and name not in args.only:
             continue
         prof = base.replace(**setup.get("profile", {}))
+        if setup.get("epochs_factor", 1) != 1:
+            prof = prof.replace(epochs={"detector": args.epochs * setup["epochs_factor"]})
         t0 = time.time()
         ckpt = E.train_or_load(prof, slug(name), "reconwave", model_cfg=setup.get("model"),
                                loss_cfg=setup.get("loss"), seed=setup.get("seed"))
@@ -142,7 +177,8 @@ def main(argv=None) -> int:
         if seconds < 30 and name in set(old["setup"]):  # loaded from the cache: keep the training time
             seconds = float(old.loc[old["setup"] == name, "train_seconds"].iloc[0])
         res = evaluate(ckpt, valid, size=prof.eval_size, batch_size=8, precision=prof.precision, progress=False)
-        rows.append({"setup": name, "steps": args.steps, "train_seconds": round(seconds, 1),
+        steps = json.loads((Path(ckpt).parent / "budget.json").read_text())["steps"]  # the optimiser steps taken
+        rows.append({"setup": name, "recipe": setup["recipe"], "steps": steps, "train_seconds": round(seconds, 1),
                      "n_images": int(res["f1"].notna().sum()), "valid_f1": res["f1"].mean(),
                      "valid_iou": res["iou"].mean(), "valid_auc": res["auc"].mean(),
                      "all_tampered_f1": ref["f1"].mean(), **ood_scores(ckpt, ood, ood_ref, prof, evaluate),

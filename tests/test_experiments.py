@@ -231,6 +231,15 @@ def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path, 
     t = E.lever_results(prof)
     assert list(t["setup"]) == ["cpu recipe", "plain"]
     assert t["f1_vs_recipe"].tolist() == pytest.approx([0.0, -0.05])
+    # two recipes: each row is read against the mean of its own recipe's seeds
+    pd.DataFrame({"setup": ["cpu recipe", "cpu recipe, training seed 1", "plain", "new", "new, training seed 1",
+                            "new + crop"],
+                  "recipe": ["cpu recipe"] * 3 + ["new"] * 3, "steps": 400,
+                  "valid_f1": [0.4, 0.3, 0.35, 0.5, 0.6, 0.7], "valid_iou": 0.3, "valid_auc": 0.8,
+                  "all_tampered_f1": 0.15}).to_csv(path, index=False)
+    t = E.lever_results(prof)
+    assert t["recipe_f1"].tolist() == pytest.approx([0.35] * 3 + [0.55] * 3)
+    assert t["f1_vs_recipe"].tolist() == pytest.approx([0.05, -0.05, 0.0, -0.05, 0.05, 0.15])
     pd.DataFrame({"setup": ["a"]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="missing columns"):
         E.lever_results(prof)

@@ -637,9 +637,11 @@ def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = 
 def lever_results(profile) -> pd.DataFrame:
     """Which lever gives what (``benchmarks/levers.py``, committed as ``benchmarks/lever-study-<profile>.csv``):
     validation F1 / IoU / AUC of ReConWave-Net's detector per setup at equal optimiser steps, one change at a
-    time from the profile's recipe, with the all-tampered mask's F1 on the same images and each setup's F1
-    difference from the recipe (``f1_vs_recipe``). Raises ``FileNotFoundError`` naming the command when the
-    study has not been run for this profile."""
+    time from a recipe, with the all-tampered mask's F1 on the same images. ``recipe`` names the setup a row
+    changes (the recipe's own row; a table without the column has one recipe, ``cpu recipe``);
+    ``recipe_f1`` is the mean validation F1 of that recipe's training seeds (its row and the rows named
+    ``"<recipe>, training seed N"``) and ``f1_vs_recipe`` a row's F1 minus it. Raises ``FileNotFoundError``
+    naming the command when the study has not been run for this profile."""
     profile = _profiles.get(profile)
     path = _profiles.project_root() / "benchmarks" / f"lever-study-{profile.name}.csv"
     if not path.is_file():
@@ -649,8 +651,16 @@ def lever_results(profile) -> pd.DataFrame:
     missing = {"setup", "steps", "valid_f1", "valid_iou", "valid_auc", "all_tampered_f1"} - set(t.columns)
     if missing:
         raise ValueError(f"{path}: not a lever table (missing columns {sorted(missing)})")
-    recipe = t.loc[t["setup"] == "cpu recipe", "valid_f1"]
-    t["f1_vs_recipe"] = t["valid_f1"] - float(recipe.iloc[0]) if len(recipe) else float("nan")
+    if "recipe" not in t.columns:
+        t["recipe"] = "cpu recipe"
+    t["recipe"] = t["recipe"].fillna("cpu recipe")
+
+    def seeds_mean(recipe: str) -> float:
+        seeds = t[(t["setup"] == recipe) | t["setup"].str.startswith(recipe + ", training seed ")]
+        return float(seeds["valid_f1"].mean()) if len(seeds) else float("nan")
+
+    t["recipe_f1"] = t["recipe"].map({r: seeds_mean(r) for r in t["recipe"].unique()})
+    t["f1_vs_recipe"] = t["valid_f1"] - t["recipe_f1"]
     return t
 
 

@@ -1,0 +1,51 @@
+"""The lever study's setups (benchmarks/levers.py) are valid profiles, each one change from the recipe it names."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from paper_repro import profiles
+
+LEVERS = Path(__file__).resolve().parents[1] / "benchmarks" / "levers.py"
+
+
+@pytest.fixture(scope="module")
+def levers():
+    spec = importlib.util.spec_from_file_location("levers", LEVERS)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_lever_setup_builds_a_profile_and_changes_exactly_its_recipe(levers):
+    cpu = profiles.get("cpu")
+    assert set(levers.RECIPES) == {s["recipe"] for s in levers.SETUPS.values()}
+    assert set(levers.RECIPES) <= set(levers.SETUPS)  # each recipe's own row is in the table
+    for name, setup in levers.SETUPS.items():
+        recipe = levers.RECIPES[setup["recipe"]]
+        prof = cpu.replace(**setup["profile"])  # raises on a misspelt profile field
+        for k, v in recipe.items():  # the recipe's own settings stand unless the setup changes that field
+            if k not in setup["profile"] or setup["profile"][k] == v:
+                assert getattr(prof, k) == (tuple(v) if isinstance(v, tuple) else v), (name, k)
+        changed = {k for k, v in setup["profile"].items() if recipe.get(k) != v}
+        changed |= {k for k in ("model", "loss", "seed") if setup.get(k)} | (
+            {"epochs"} if setup.get("epochs_factor", 1) != 1 else set())
+        if name in levers.RECIPES:
+            assert not changed, name
+        elif ", training seed " in name:
+            assert changed == {"seed"}, name
+        else:
+            assert changed, f"{name} changes nothing from {setup['recipe']}"
+
+
+def test_the_photos_synthetic_recipe_is_the_cpu_profiles_own(levers):
+    cpu = profiles.get("cpu")
+    for k, v in levers.PHOTOS_INSTEAD_OF_ONTHEFLY.items():
+        assert getattr(cpu, k) == v
+
+
+def test_a_batch_of_16_gets_twice_the_epochs_for_the_same_steps(levers):
+    assert levers.SETUPS["photos-synthetic recipe, batch 16"]["epochs_factor"] == 2
+    assert levers.SETUPS["photos-synthetic recipe, batch 16, half the steps"].get("epochs_factor", 1) == 1
