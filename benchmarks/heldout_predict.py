@@ -14,8 +14,11 @@
 generated from BSDS500's test photos and Kodak24, which no profile trains on; regenerated from its fixed seed
 into the cache on first use), with the all-tampered reference per kind.
 
-Prints one JSON record (means over the tampered held-out images) and writes the per-image CSV next to the
-predictions. Nothing here is specific to ReConWave-Net: pass any detector checkpoint.
+Prints one JSON record (means over the tampered held-out images, F1 and AUC with 95 % bootstrap intervals over
+images) and writes the per-image CSV next to the predictions. ``--against DIR`` reads another run's per-image CSV
+(``DIR/scores.csv``, e.g. another checkpoint's run on the same images) and adds the paired difference of F1 and AUC
+(this run minus that one, same resampled images). Nothing here is specific to ReConWave-Net: pass any detector
+checkpoint.
 """
 from __future__ import annotations
 
@@ -43,11 +46,14 @@ def main(argv=None) -> int:
                     help="default: the profile's first evaluation set (the held-out CASIA v1 split)")
     ap.add_argument("--tta", default="flips", choices=("none", "hflip", "flips"),
                     help="passed to paper-repro predict (default: predict's default, flips)")
+    ap.add_argument("--against", default=None, metavar="DIR",
+                    help="another run's output folder (its scores.csv): paired F1 / AUC difference on the same images")
     args = ap.parse_args(argv)
 
     from paper_repro import experiments as E
     from paper_repro.data import read_pair
     from paper_repro.metrics import pixel_scores
+    from paper_repro.stats import bootstrap_ci, paired_difference
 
     prof = E.profile_for(args.profile, args.data_root).replace(max_eval_images=None)  # every held-out image
     if args.dataset == "photos-ood":
@@ -90,6 +96,20 @@ def main(argv=None) -> int:
            "by_manipulation": per.groupby("manipulation")[["f1", "iou", "auc", "all_tampered_f1"]].mean().round(4)
            .to_dict("index"),
            "predict_seconds": round(seconds, 1)}
+    for m in ("f1", "auc"):
+        ci = bootstrap_ci(per[m])
+        rec[f"{m}_low"], rec[f"{m}_high"] = ci.low, ci.high
+    if args.against:
+        other = pd.read_csv(Path(args.against) / "scores.csv").set_index("image")
+        missing = sorted(set(per["image"]) - set(other.index))
+        if missing:
+            raise SystemExit(f"--against {args.against}: {len(missing)} of these images are not in its scores.csv, "
+                             f"e.g. {missing[:3]}")
+        rec["against"] = str(args.against)
+        for m in ("f1", "auc"):
+            d = paired_difference(per[m].to_numpy(), other.loc[per["image"], m].to_numpy())
+            rec[f"{m}_minus_against"], rec[f"{m}_minus_against_low"], rec[f"{m}_minus_against_high"] = \
+                d.estimate, d.low, d.high
     print(json.dumps(rec, indent=1, default=float))
     return 0
 

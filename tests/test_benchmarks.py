@@ -49,3 +49,35 @@ def test_the_photos_synthetic_recipe_is_the_cpu_profiles_own(levers):
 def test_a_batch_of_16_gets_twice_the_epochs_for_the_same_steps(levers):
     assert levers.SETUPS["photos-synthetic recipe, batch 16"]["epochs_factor"] == 2
     assert levers.SETUPS["photos-synthetic recipe, batch 16, half the steps"].get("epochs_factor", 1) == 1
+
+
+def test_heldout_predict_gives_intervals_and_a_paired_difference_against_another_run(tmp_path, capsys):
+    import json
+
+    from paper_repro import experiments as E
+
+    spec = importlib.util.spec_from_file_location("heldout_predict", LEVERS.parent / "heldout_predict.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    steps = {s: 2 for s in profiles.STAGES}
+    micro = profiles.get("smoke", max_steps=steps, epochs={s: 1 for s in profiles.STAGES},
+                         checkpoints_dir=tmp_path / "ck", results_dir=tmp_path / "res", figures_dir=tmp_path / "fig")
+    ckpt = E.train_or_load(micro, "rw", "reconwave")
+    capsys.readouterr()  # the training's own output
+    common = ["--profile", "smoke", "--checkpoint", str(ckpt), "--max-images", "4", "--tta", "none"]
+    assert mod.main([*common, "--out", str(tmp_path / "a")]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["n_images"] == 4 and first["f1_low"] <= first["f1"] <= first["f1_high"]
+    assert first["auc_low"] <= first["auc"] <= first["auc_high"]
+    # the same checkpoint on the same images: a paired difference of exactly 0
+    assert mod.main([*common, "--out", str(tmp_path / "b"), "--against", str(tmp_path / "a")]) == 0
+    second = json.loads(capsys.readouterr().out)
+    for m in ("f1", "auc"):
+        assert second[f"{m}_minus_against"] == second[f"{m}_minus_against_low"] == \
+            second[f"{m}_minus_against_high"] == pytest.approx(0.0, abs=1e-9)
+    # a run on other images cannot be paired
+    import pandas as pd
+    scores = pd.read_csv(tmp_path / "a" / "scores.csv")
+    scores.iloc[:2].to_csv(tmp_path / "a" / "scores.csv", index=False)
+    with pytest.raises(SystemExit, match="not in its scores.csv"):
+        mod.main([*common, "--out", str(tmp_path / "c"), "--against", str(tmp_path / "a")])

@@ -53,6 +53,13 @@ def _evaluation_key(profile) -> dict:
     return key
 
 
+def _evaluation_settings(profile) -> dict:
+    """The profile's evaluation settings handed to :func:`paper_repro.evaluate.evaluate` by every cached
+    evaluation (what :func:`_evaluation_key` records of them, plus the batch and the loader's workers)."""
+    return {"size": profile.eval_size, "batch_size": profile.eval_batch_size, "precision": profile.precision,
+            "num_workers": profile.num_workers, "channels_last": profile.channels_last}
+
+
 def _grid(profile) -> list[tuple[str, float | None]]:
     return P.sweep_grid(profile.alphas, profile.betas, clean=True)
 
@@ -90,7 +97,6 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
     out = []
     for name in names:
         df = evals[name]
-        size = profile.eval_size
         what = {"kind": "sweep", "det": det_id, "res": res_id, "data": _fingerprint(df), "grid": grid,
                 **_evaluation_key(profile), "order": "perturb-first"}
         if float(threshold) != 0.5:  # 0.5 keeps the key it always had
@@ -106,10 +112,8 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
             continue
 
         def compute(df=df):
-            return evaluate(det_path, df, size=size, perturbations=grid, restorer=res_path,
-                            batch_size=profile.eval_batch_size, precision=profile.precision, progress=False,
-                            num_workers=profile.num_workers, seed=profile.seed, threshold=threshold,
-                            channels_last=profile.channels_last)
+            return evaluate(det_path, df, perturbations=grid, restorer=res_path, progress=False, seed=profile.seed,
+                            threshold=threshold, **_evaluation_settings(profile))
 
         r = _cached(profile, what, compute).copy()
         r["dataset"] = name
@@ -149,13 +153,10 @@ def decision_threshold(profile, detector: str) -> tuple[float, pd.DataFrame]:
     _, valid, _ = datasets_for(profile)
     valid = valid[valid["label"].astype(int) == 1]
     det_path, det_id = _model_ref(profile, detector)
-    size = profile.eval_size
     what = {"kind": "threshold", "det": det_id, "data": _fingerprint(valid), "candidates": candidates,
             **_evaluation_key(profile)}
-    r = _cached(profile, what, lambda: evaluate(
-        det_path, valid, size=size, batch_size=profile.eval_batch_size, precision=profile.precision,
-        progress=False, num_workers=profile.num_workers, seed=profile.seed, auc=False, f1_thresholds=candidates,
-        channels_last=profile.channels_last))
+    r = _cached(profile, what, lambda: evaluate(det_path, valid, progress=False, seed=profile.seed, auc=False,
+                                                f1_thresholds=candidates, **_evaluation_settings(profile)))
     scores = pd.DataFrame({"threshold": candidates,
                            "f1": [_nan_mean(r[f1_column(t)]) for t in candidates]})
     return choose_threshold(r, candidates), scores

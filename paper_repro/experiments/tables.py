@@ -21,8 +21,8 @@ from .intervals import RESTORATION_COLUMNS, add_intervals
 from .paper_view import _attach_paper, _order
 from .runs import SEED_RUNS, _instantiate, _model_ref, run_budget
 from .splits import datasets_for, photos_ood
-from .sweeps import (_cached, _evaluation_key, _grid, _paper_grid, _restoration_scores, _tidy_restoration,
-                     ablation_grid, decision_threshold, restoration_per_image, sweep_results, tidy_sweep)
+from .sweeps import (_cached, _evaluation_key, _evaluation_settings, _grid, _paper_grid, _restoration_scores,
+                     _tidy_restoration, ablation_grid, decision_threshold, restoration_per_image, sweep_results, tidy_sweep)
 
 
 #: The trivial detector every results table shows beside the models: the whole image called tampered
@@ -613,9 +613,7 @@ def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = 
                     **_evaluation_key(profile)}
 
             def compute(df=df, mode=mode):
-                return evaluate(det_path, df, size=profile.eval_size, batch_size=profile.eval_batch_size,
-                                precision=profile.precision, num_workers=profile.num_workers, tta=mode,
-                                progress=True, channels_last=profile.channels_last)
+                return evaluate(det_path, df, tta=mode, progress=True, **_evaluation_settings(profile))
 
             res = _cached(profile, what, compute)
             kinds = res["manipulation"].astype(str).to_numpy()
