@@ -113,6 +113,19 @@ def ood_scores(ckpt, ood, ref, prof, evaluate) -> dict:
     return out
 
 
+def setup_profile(base, setup: dict, budget: str):
+    """``base`` with the setup's profile overrides, and its detector epochs times ``epochs_factor`` in the budget
+    it trains at (``"table"``: the study's ``--epochs``; ``"main"``: the profile's main budget)."""
+    prof = base.replace(**setup["profile"])
+    factor = setup.get("epochs_factor", 1)
+    if factor == 1:
+        return prof
+    if budget == "main":
+        main = prof.main_budget["detector"]
+        return prof.replace(main_budget={"detector": {**main, "epochs": main["epochs"] * factor}})
+    return prof.replace(epochs={"detector": prof.epochs["detector"] * factor})
+
+
 def slug(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in ".-" else "-" for c in name.lower())
     return "lever-" + "-".join(p for p in keep.split("-") if p)
@@ -140,11 +153,7 @@ def main(argv=None) -> int:
     ckdir = str(profiles.project_root() / "checkpoints" / "levers" / args.profile)
     if args.main:
         setup = SETUPS[args.main]
-        prof = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir).replace(**setup.get("profile", {}))
-        if setup.get("epochs_factor", 1) != 1:
-            main_budget = prof.main_budget["detector"]
-            prof = prof.replace(main_budget={"detector": {**main_budget,
-                                                          "epochs": main_budget["epochs"] * setup["epochs_factor"]}})
+        prof = setup_profile(E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir), setup, "main")
         t0 = time.time()
         ckpt = E.train_or_load(prof, "main-" + slug(args.main)[len("lever-"):], "reconwave",
                                model_cfg=setup.get("model"), loss_cfg=setup.get("loss"), budget="main",
@@ -167,9 +176,7 @@ def main(argv=None) -> int:
     for name, setup in SETUPS.items():
         if args.only and name not in args.only:
             continue
-        prof = base.replace(**setup.get("profile", {}))
-        if setup.get("epochs_factor", 1) != 1:
-            prof = prof.replace(epochs={"detector": args.epochs * setup["epochs_factor"]})
+        prof = setup_profile(base, setup, "table")
         t0 = time.time()
         ckpt = E.train_or_load(prof, slug(name), "reconwave", model_cfg=setup.get("model"),
                                loss_cfg=setup.get("loss"), seed=setup.get("seed"))

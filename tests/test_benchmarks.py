@@ -11,12 +11,17 @@ from paper_repro import profiles
 LEVERS = Path(__file__).resolve().parents[1] / "benchmarks" / "levers.py"
 
 
-@pytest.fixture(scope="module")
-def levers():
-    spec = importlib.util.spec_from_file_location("levers", LEVERS)
+def _load(script: str):
+    """A benchmark script as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(script, LEVERS.parent / f"{script}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def levers():
+    return _load("levers")
 
 
 def test_every_lever_setup_builds_a_profile_and_changes_exactly_its_recipe(levers):
@@ -49,6 +54,13 @@ def test_the_photos_synthetic_recipe_is_the_cpu_profiles_own(levers):
 def test_a_batch_of_16_gets_twice_the_epochs_for_the_same_steps(levers):
     assert levers.SETUPS["photos-synthetic recipe, batch 16"]["epochs_factor"] == 2
     assert levers.SETUPS["photos-synthetic recipe, batch 16, half the steps"].get("epochs_factor", 1) == 1
+    base = profiles.get("cpu", epochs={"detector": 4}, max_steps={"detector": 400})
+    for budget, epochs in (("table", lambda p: p.epochs["detector"]),
+                           ("main", lambda p: p.main_budget["detector"]["epochs"])):
+        doubled = levers.setup_profile(base, levers.SETUPS["photos-synthetic recipe, batch 16"], budget)
+        same = levers.setup_profile(base, levers.SETUPS["photos-synthetic recipe, batch 16, half the steps"], budget)
+        assert doubled.batch_size == same.batch_size == 16
+        assert epochs(doubled) == 2 * epochs(same) == 2 * epochs(base)
 
 
 def test_heldout_predict_gives_intervals_and_a_paired_difference_against_another_run(tmp_path, capsys):
@@ -56,9 +68,7 @@ def test_heldout_predict_gives_intervals_and_a_paired_difference_against_another
 
     from paper_repro import experiments as E
 
-    spec = importlib.util.spec_from_file_location("heldout_predict", LEVERS.parent / "heldout_predict.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load("heldout_predict")
     steps = {s: 2 for s in profiles.STAGES}
     micro = profiles.get("smoke", max_steps=steps, epochs={s: 1 for s in profiles.STAGES},
                          checkpoints_dir=tmp_path / "ck", results_dir=tmp_path / "res", figures_dir=tmp_path / "fig")

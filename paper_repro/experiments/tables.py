@@ -22,7 +22,8 @@ from .paper_view import _attach_paper, _order
 from .runs import SEED_RUNS, _instantiate, _model_ref, run_budget
 from .splits import datasets_for, photos_ood
 from .sweeps import (_cached, _evaluation_key, _evaluation_settings, _grid, _paper_grid, _restoration_scores,
-                     _tidy_restoration, ablation_grid, decision_threshold, restoration_per_image, sweep_results, tidy_sweep)
+                     _tidy_restoration, ablation_grid, decision_threshold, restoration_per_image, sweep_results,
+                     tidy_sweep)
 
 
 #: The trivial detector every results table shows beside the models: the whole image called tampered
