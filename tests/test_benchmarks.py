@@ -19,6 +19,18 @@ def _load(script: str):
     return mod
 
 
+def _readme_table(header: str) -> list[list[str]]:
+    """The body rows (cells stripped) of the README's markdown table whose header line starts with ``header``."""
+    readme = (LEVERS.parents[1] / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(readme) if line.startswith(header))
+    rows = []
+    for line in readme[start + 2:]:  # past the header and its |---| line
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
 @pytest.fixture(scope="module")
 def levers():
     return _load("levers")
@@ -100,14 +112,7 @@ def test_the_readme_lever_table_is_the_committed_study():
 
     from paper_repro import experiments as E
 
-    readme = (LEVERS.parents[1] / "README.md").read_text().splitlines()
-    start = next(i for i, line in enumerate(readme) if line.startswith("| setup (one change from the recipe) |"))
-    rows = {}
-    for line in readme[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells
+    rows = {cells[0]: cells for cells in _readme_table("| setup (one change from the recipe) |")}
     table = E.lever_results("cpu")
     assert set(rows) - {"all-tampered mask"} == set(table["setup"])
     for _, r in table.iterrows():
@@ -130,18 +135,13 @@ def test_the_readme_main_budget_table_is_the_committed_runs():
     import pandas as pd
 
     tol = 6e-4  # printed to 3 decimals from values the CSV holds to 4
-    readme = (LEVERS.parents[1] / "README.md").read_text().splitlines()
-    start = next(i for i, line in enumerate(readme) if line.startswith("| set | detector (2000 steps) |"))
     t = pd.read_csv(LEVERS.parent / "main-budget-cpu.csv")
     t = t[t["tta"] == "none"]
     names = {"shipped: Lite0, training seed 0": "EfficientNet-Lite0 (shipped, cpu profile)",
              "Lite0, training seed 1": "EfficientNet-Lite0 (shipped recipe, training seed 1)",
              "Lite1, training seed 0": "EfficientNet-Lite1 (lever study's choice)"}
-    n = 0
-    for line in readme[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
+    table = _readme_table("| set | detector (2000 steps) |")
+    for cells in table:
         dataset = "casia1" if cells[0].startswith("held-out CASIA v1") else "photos-ood"
         rows = t[(t["detector"] == names[cells[1]]) & (t["dataset"] == dataset)].set_index("manipulation")
         every = rows.loc["all"]
@@ -156,11 +156,9 @@ def test_the_readme_main_budget_table_is_the_committed_runs():
         else:
             assert pd.isna(every["f1_minus_lite0"])  # the shipped detector is what the others are paired with
         assert float(cells[4]) == pytest.approx(every["auc"], abs=tol)
-        kinds = [v for v in cells[5].split(" / ")]
-        for kind, v in zip(("splicing", "copy-move", "removal"), kinds):
+        for kind, v in zip(("splicing", "copy-move", "removal"), cells[5].split(" / ")):
             if v == "-":
                 assert kind not in rows.index
             else:
                 assert float(v) == pytest.approx(rows.loc[kind, "f1"], abs=tol)
-        n += 1
-    assert n == 6
+    assert len(table) == 6
