@@ -87,6 +87,52 @@ def _model_size(args, model) -> tuple[int, int] | None:
 _NB_RE = re.compile(r"^(\d+)_.*\.ipynb$")
 
 
+def _default_notebooks() -> Path:
+    """The source checkout's ``notebooks/`` (never under ``$PAPER_REPRO_HOME``, which holds outputs only)."""
+    from .profiles import source_root
+
+    root = source_root()
+    if root is None:
+        raise CliError("no source checkout holds this installed package, so its notebooks are not here: pass "
+                       "--notebooks DIR (the repository's notebooks/ folder)")
+    return root / "notebooks"
+
+
+def execution_environment(profile) -> dict:
+    """What a notebook of ``profile`` runs on here: device, the precision its ``precision`` setting resolves to
+    there, torch build, CUDA device name, CPU model and torch threads (recorded in each executed notebook's
+    metadata and first cell, and in the run's ``status.json``)."""
+    import torch
+
+    from . import profiles
+    from .reference import _cpu_model
+    from .train.precision import resolve_precision
+
+    prof = profiles.get(profile)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return {"device": device, "precision": resolve_precision(prof.precision, device),
+            "precision_setting": prof.precision, "channels_last": bool(prof.channels_last),
+            "torch": torch.__version__, "cuda": torch.version.cuda,
+            "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+            "cpu": _cpu_model(), "threads": torch.get_num_threads()}
+
+
+def _stamp_environment(path: Path, env: dict) -> None:
+    """Record ``env`` in an executed notebook: ``metadata.paper_repro.environment`` and a markdown cell after the
+    title that says it in words."""
+    nb = json.loads(path.read_text())
+    nb.setdefault("metadata", {}).setdefault("paper_repro", {})["environment"] = env
+    where = env["gpu"] if env["device"] == "cuda" else f"{env['cpu']}, {env['threads']} torch threads"
+    text = (f"*Executed by `paper-repro reproduce` on {env['device']} ({where}); precision {env['precision']} "
+            f"(profile setting `{env['precision_setting']}`), channels-last {'on' if env['channels_last'] else 'off'}; "
+            f"torch {env['torch']}" + (f", CUDA {env['cuda']}" if env.get("cuda") else "") + ".*")
+    cell = {"cell_type": "markdown", "id": "executed-environment", "metadata": {"tags": ["executed-environment"]},
+            "source": [text]}
+    cells = [c for c in nb.get("cells", []) if "executed-environment" not in c.get("metadata", {}).get("tags", [])]
+    nb["cells"] = cells[:1] + [cell] + cells[1:]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
 def _notebooks(folder: Path, only) -> list[Path]:
     if not folder.is_dir():
         raise CliError(f"notebooks folder {folder} not found")
@@ -131,7 +177,7 @@ def cmd_reproduce(args) -> int:
 
     if args.profile not in PROFILES:
         raise CliError(f"unknown profile {args.profile!r}; profiles: {', '.join(PROFILES)}")
-    folder = Path(args.notebooks) if args.notebooks else project_root() / "notebooks"
+    folder = Path(args.notebooks) if args.notebooks else _default_notebooks()
     nbs = _notebooks(folder, args.only)
     out = Path(args.out) if args.out else project_root() / "runs" / args.profile
     status_path = out / "status.json"
@@ -164,7 +210,11 @@ def cmd_reproduce(args) -> int:
     from .reference import git_commit
 
     if start == 0 or not status.get("commit"):
-        status["commit"] = git_commit(project_root())  # the code the run starts from, for its manifest
+        from .profiles import source_root
+
+        status["commit"] = git_commit(source_root() or project_root())  # the code the run starts from
+    env = execution_environment(args.profile)
+    status["environment"] = env
 
     for nb in nbs[start:]:
         status["finished"].pop(nb.name, None)  # a later notebook reruns after an earlier one did
@@ -193,8 +243,10 @@ def cmd_reproduce(args) -> int:
             _write_status(status_path, status)
             print(f"paper-repro reproduce: notebook {nb.name} could not be run: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
+        _stamp_environment(target, env)
         status["finished"][nb.name] = {"sha256": _sha256(nb), "seconds": round(time.time() - t0, 1),
-                                       "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                                       "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                       "device": env["device"], "precision": env["precision"]}
         status["failed"] = None
         _write_status(status_path, status)
         print(f"[done] {nb.name} in {time.time() - t0:.1f}s", flush=True)
@@ -508,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="smoke", choices=PROFILES)
     r.add_argument("--data-root", help="real-data root (else $PAPER_REPRO_DATA)")
     r.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
-    r.add_argument("--notebooks", help="notebooks folder (default: the project's notebooks/)")
+    r.add_argument("--notebooks", help="notebooks folder (default: the source checkout's notebooks/, also when "
+                   "$PAPER_REPRO_HOME points the outputs elsewhere)")
     r.add_argument("--out", help="executed copies + status.json (default: runs/<profile>/)")
     r.add_argument("--force", action="store_true", help="rerun finished notebooks too (with --only: those, and "
                    "mark every later one unfinished)")

@@ -30,15 +30,19 @@ HOME_ENV = "PAPER_REPRO_HOME"
 
 
 def project_root() -> Path:
-    """Where ``results/``, ``figures/`` and ``checkpoints/`` go: ``$PAPER_REPRO_HOME``, else the source
-    checkout holding this package (it has ``pyproject.toml``), else the current directory."""
+    """Where a run's outputs go (``results/``, ``figures/``, ``checkpoints/``, ``runs/``): ``$PAPER_REPRO_HOME``,
+    else the source checkout holding this package (it has ``pyproject.toml``), else the current directory."""
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser().resolve()
+    return source_root() or Path.cwd().resolve()
+
+
+def source_root() -> Path | None:
+    """The source checkout holding this package (the folder with ``pyproject.toml``, ``notebooks/`` and
+    ``reference/``), whatever ``$PAPER_REPRO_HOME`` says; ``None`` for an installed copy without one."""
     here = Path(__file__).resolve().parents[1]
-    if (here / "pyproject.toml").is_file():
-        return here
-    return Path.cwd().resolve()
+    return here if (here / "pyproject.toml").is_file() else None
 
 
 @dataclass(frozen=True)

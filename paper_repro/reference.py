@@ -130,12 +130,26 @@ def run_manifest(profile, status: dict | None = None, project: Path | None = Non
         "cpu": _cpu_model(),
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "environment": (status or {}).get("environment"),
+        "benchmarks_sha256": benchmark_hashes(project),
         "notebook_seconds": {k: v.get("seconds") for k, v in sorted(finished.items())},
         "total_minutes": round(sum(float(v.get("seconds") or 0) for v in finished.values()) / 60.0, 1),
         "checkpoints_sha256": ckpts,
         "data": data,
         "note": note or "",
     }
+
+
+def benchmark_hashes(project: Path | None = None) -> dict[str, str]:
+    """SHA-256 of every committed benchmark table (``benchmarks/*.csv`` of the source checkout): the README and
+    notebooks quote them, so the manifest pins which version of each a reference run was published with."""
+    from .profiles import source_root
+
+    root = source_root() or (Path(project) if project else None)
+    folder = root / "benchmarks" if root is not None else None
+    if folder is None or not folder.is_dir():
+        return {}
+    return {f.name: _sha256(f) for f in sorted(folder.glob("*.csv"))}
 
 
 def _read_json(path: Path) -> dict | None:

@@ -245,3 +245,31 @@ def test_predict_does_not_import_the_training_stack(checkpoint, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY [] 0" in out, out
     assert (tmp_path / "o" / "p_mask.png").is_file()
+
+
+def test_reproduce_under_a_home_elsewhere_reads_the_checkouts_notebooks(tmp_path, monkeypatch):
+    """$PAPER_REPRO_HOME holds outputs only: the notebooks still come from the source checkout."""
+    from paper_repro import cli, profiles
+
+    monkeypatch.setenv(profiles.HOME_ENV, str(tmp_path / "home"))
+    assert profiles.project_root() == (tmp_path / "home").resolve()
+    folder = cli._default_notebooks()
+    assert folder == profiles.source_root() / "notebooks" and any(folder.glob("00_*.ipynb"))
+
+
+def test_executed_notebooks_say_where_and_how_they_ran(tmp_path, monkeypatch):
+    from paper_repro import profiles
+
+    monkeypatch.setenv(profiles.HOME_ENV, str(tmp_path / "home"))
+    nbs, runs = tmp_path / "notebooks", tmp_path / "runs"
+    nbs.mkdir()
+    _notebook(nbs / "01_only.ipynb", ["x = 1"])
+    assert main(["reproduce", "--profile", "smoke", "--notebooks", str(nbs), "--out", str(runs)]) == 0
+    executed = json.loads((runs / "01_only.ipynb").read_text())
+    env = executed["metadata"]["paper_repro"]["environment"]
+    assert env["device"] in ("cpu", "cuda") and env["precision"] in ("fp32", "bf16", "fp16")
+    assert env["torch"] == __import__("torch").__version__
+    stamp = [c for c in executed["cells"] if "executed-environment" in c["metadata"].get("tags", [])]
+    assert len(stamp) == 1 and f"precision {env['precision']}" in "".join(stamp[0]["source"])
+    status = json.loads((runs / "status.json").read_text())
+    assert status["environment"] == env and status["finished"]["01_only.ipynb"]["device"] == env["device"]
