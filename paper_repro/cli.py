@@ -288,6 +288,11 @@ def cmd_results(args) -> int:
     ref = Path(args.reference) if args.reference else project_root() / REFERENCE_ROOT / "cpu"
     if not (ref / "manifest.json").is_file():
         raise CliError(f"{ref}: not a reference run (no manifest.json)")
+    if args.redraw_figures:
+        from .report import redraw
+
+        for path in redraw(ref / "tables", ref / "figures"):
+            print(f"redrawn: {path}")
     if args.write_readme:
         readme = project_root() / "README.md"
         current, generated = update_readme(readme, ref, write=True)
@@ -633,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("results", help="the README's Results section, from a reference run")
     s.add_argument("--reference", default=None, help="reference folder (default: reference/cpu/)")
     s.add_argument("--write-readme", action="store_true", help="write it into README.md between its marks")
+    s.add_argument("--redraw-figures", action="store_true", help="draw the figures of report.TABLE_FIGURES again "
+                   "from the reference's tables (no retraining)")
     s.set_defaults(func=cmd_results)
 
     b = sub.add_parser("bench", help="speed / memory benchmark (paper_repro.bench)")

@@ -11,7 +11,12 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .names import canonical, display
 from .perturb import level_label
+
+#: y-axis label of each metric a results table reports (with its unit where it has one).
+METRIC_LABELS = {"f1": "pixel F1", "iou": "pixel IoU", "auc": "pixel AUC", "psnr": "PSNR (dB)", "ssim": "SSIM",
+                 "f1_benco": "pixel F1 (IMDL-BenCo mean)"}
 
 
 def save_table(df: pd.DataFrame, profile, name: str, index: bool = False) -> Path:
@@ -96,27 +101,46 @@ def _grouped_bars(ax, table: pd.DataFrame, x: str, y: str, hue: str | None, colo
             lo = sub.groupby(sub[x].astype(str), sort=False)["ci_low"].mean().reindex(xs)
             hi = sub.groupby(sub[x].astype(str), sort=False)["ci_high"].mean().reindex(xs)
             err = np.vstack([(vals - lo).clip(lower=0).fillna(0).to_numpy(), (hi - vals).clip(lower=0).fillna(0).to_numpy()])
+            if not lo.notna().any():  # no interval for this series (a reference row, the paper's numbers)
+                err = None
         ax.bar(pos, vals.to_numpy(), width=width * 0.95, color=colors.get(h, "#0173b2"), label=h, yerr=err,
                capsize=2, error_kw={"lw": 0.8})
     ax.set_xticks(np.arange(len(xs)))
-    ax.set_xticklabels(xs)
+    ax.set_xticklabels([tick_label(v) for v in xs])
     if hue:
-        ax.legend(fontsize=8, title=hue)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles, [display(v) for v in labels], fontsize=8, title=hue)
 
 
-def plot_bars(table: pd.DataFrame, x: str, y: str, hue: str | None = None, title: str | None = None):
+def tick_label(value: str, width: int = 16) -> str:
+    """A category's tick label: its reader's name (:func:`paper_repro.names.display`), broken into lines of
+    about ``width`` characters so that neighbouring labels do not run into each other."""
+    import textwrap
+
+    text = canonical(display(str(value)))
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)) or text
+
+
+def plot_bars(table: pd.DataFrame, x: str, y: str, hue: str | None = None, title: str | None = None,
+              ylabel: str | None = None):
     """A bar chart of a results table (ablations, method comparison); where the table has ``ci_low`` /
-    ``ci_high`` (bootstrap over test images, :mod:`paper_repro.experiments.intervals`) they are the error bars."""
+    ``ci_high`` (bootstrap over test images, :mod:`paper_repro.experiments.intervals`) they are the error bars.
+    ``ylabel``: the axis label with its unit (default: :data:`METRIC_LABELS` of ``y``, else ``y``); tick labels
+    are the categories' reader names, wrapped."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    n = table[x].nunique()
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.25 * n + 1.5), 3.8))
     _grouped_bars(ax, table, x, y, hue)
-    ax.set_ylim(0, max(1.0, float(table[y].max()) * 1.05) if y in ("f1", "iou", "auc", "value") else None)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    bounded = y in ("f1", "iou", "auc", "ssim") or (ylabel or "").split(" (")[0] in {
+        METRIC_LABELS[m] for m in ("f1", "iou", "auc", "ssim")}
+    if bounded:
+        ax.set_ylim(0, max(1.0, float(table[y].max()) * 1.05))
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel or METRIC_LABELS.get(y, y))
     if title:
         ax.set_title(title)
-    ax.tick_params(axis="x", rotation=20)
+    ax.tick_params(axis="x", labelsize=9)
     fig.tight_layout()
     return fig
 
@@ -134,38 +158,108 @@ def plot_table(tidy: pd.DataFrame, metric: str, x: str = "method", dataset: str 
         t = t[t["level"].notna() | (t["perturbation"] == "clean")]
     t = t.assign(condition=[level_label(p, lv) if (pd.notna(lv) or p == "clean") else f"{p} mean"
                             for p, lv in zip(t["perturbation"], t["level"])])
-    fig = plot_bars(t, x=x, y="value", hue="condition", title=title or f"pixel {metric.upper()} ({dataset})")
-    fig.axes[0].set_ylabel(metric.upper())
+    return plot_bars(t, x=x, y="value", hue="condition", title=title or f"{METRIC_LABELS.get(metric, metric)} ({dataset})",
+                     ylabel=METRIC_LABELS.get(metric, metric))
+
+
+#: The conditions of the paper's Table 1, in its order, as (perturbation, level) of a tidy table.
+TABLE1_CONDITIONS = (("brightness", 0.5), ("brightness", -0.5), ("contrast", 0.7), ("contrast", 2.0), ("mean", None))
+
+
+def plot_table1(t1: pd.DataFrame, metric: str = "psnr", manipulations: Sequence[str] = ("splicing", "copy-move"),
+                title: str | None = None):
+    """Table 1 as a figure: one panel per condition (alpha = +-0.5, beta = 0.7 / 2.0, their mean), one group of
+    bars per method, our bars per forgery type (filled, 95 % bootstrap intervals) beside the paper's for the same
+    type (hatched, where the paper has the row: unrestored, the ReConWave-Net restorer, Retinexformer, MSEC-Net).
+    ``t1``: :func:`paper_repro.experiments.table1_restoration`'s tidy table."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    t = t1[t1["metric"] == metric]
+    methods = list(dict.fromkeys(t["method"]))
+    colors = dict(zip(manipulations, sns.color_palette("colorblind", len(manipulations))))
+    fig, axes = plt.subplots(1, len(TABLE1_CONDITIONS), figsize=(3.3 * len(TABLE1_CONDITIONS), 4.2), sharey=True)
+    width = 0.8 / (2 * len(manipulations))
+    for ax, (pert, lv) in zip(axes, TABLE1_CONDITIONS):
+        at = t[(t["perturbation"] == pert) & (t["level"].isna() if lv is None else (t["level"] - lv).abs() < 1e-9)]
+        for j, kind in enumerate(manipulations):
+            rows = at[at["manipulation"] == kind].set_index("method")
+            ours = rows[rows["dataset"] != "(paper)"].reindex(methods)
+            paper = pd.concat([rows[rows["dataset"] != "(paper)"]["paper"],
+                               rows[rows["dataset"] == "(paper)"]["paper"]]).groupby(level=0).first().reindex(methods)
+            pos = np.arange(len(methods)) - 0.4 + width * (2 * j + 0.5)
+            err = np.vstack([(ours["value"] - ours["ci_low"]).clip(lower=0).fillna(0),
+                             (ours["ci_high"] - ours["value"]).clip(lower=0).fillna(0)])
+            ax.bar(pos, ours["value"], width * 0.95, color=colors[kind], yerr=err, capsize=2, error_kw={"lw": 0.8},
+                   label=f"ours: {kind}")
+            ax.bar(pos + width, paper, width * 0.95, color="white", edgecolor=colors[kind], hatch="///",
+                   label=f"paper: {kind}")
+        ax.set_xticks(np.arange(len(methods)))
+        ax.set_xticklabels([tick_label(m, 12) for m in methods], fontsize=8, rotation=90)
+        ax.set_title("mean of the four" if pert == "mean" else level_label(pert, lv), fontsize=10)
+    axes[0].set_ylabel(METRIC_LABELS.get(metric, metric) + " inside the tampered region")
+    if metric == "ssim":
+        axes[0].set_ylim(0, 1)
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(title or f"Table 1: {METRIC_LABELS.get(metric, metric)} inside the tampered regions, "
+                          "ours (filled) and the paper's (hatched)")
+    fig.tight_layout()
     return fig
+
+
+def plot_shipped_detector(shipped: pd.DataFrame, tta: str = "none", title: str | None = None):
+    """:func:`paper_repro.experiments.shipped_detector` as bars: pixel F1 per evaluation set and forgery type,
+    the shipped detector (95 % bootstrap intervals over images) beside the all-tampered reference on the same
+    images."""
+    from .experiments.tables import REFERENCE
+
+    one = shipped[shipped["tta"] == tta]
+    label = "shipped detector, " + ("one pass" if tta == "none" else f"{tta} averaged")
+    bars = pd.concat([one.assign(model=label, value=one["f1"], ci_low=one["f1_low"], ci_high=one["f1_high"]),
+                      one.assign(model=REFERENCE, value=one["all_tampered_f1"], ci_low=np.nan, ci_high=np.nan)],
+                     ignore_index=True)
+    bars["set"] = [f"{d}: {m} ({int(n)})" for d, m, n in zip(bars["dataset"], bars["manipulation"], bars["n_images"])]
+    return plot_bars(bars, x="set", y="value", hue="model", ylabel="pixel F1 (mean over tampered images)",
+                     title=title or "The shipped detector: pixel F1 per set and forgery type (images in brackets)")
 
 
 def plot_forest(claims: pd.DataFrame, title: str | None = None):
     """Forest plot of :func:`paper_repro.experiments.claims_table`: per claim our difference A - B with its
-    95 % paired interval (colour: verdict) and the paper's difference (diamond), one panel per unit (F1-like
-    metrics, PSNR in dB); the dotted line is no difference."""
+    95 % paired interval (colour: verdict) and the paper's difference (diamond) on the same axis, one panel per
+    metric (F1, IoU, AUC, PSNR in dB). The grey band around 0 is the training noise the verdict allows for:
+    plus or minus twice the seed-to-seed standard deviation (``noise_sd``) of that claim's metric."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     colors = {"supported": "#029e73", "contradicted": "#d55e00", "inconclusive": "#949494", "not testable": "#cccccc"}
-    groups = [("F1 / IoU / AUC difference", claims[~claims["metric"].isin(["psnr"])]),
-              ("PSNR difference (dB)", claims[claims["metric"].isin(["psnr"])])]
-    groups = [(t, g) for t, g in groups if len(g)]
-    heights = [max(1.5, 0.32 * len(g) + 0.8) for _, g in groups]
-    fig, axes = plt.subplots(len(groups), 1, figsize=(8.5, sum(heights)), squeeze=False,
+    units = {"f1": "pixel F1 difference", "iou": "pixel IoU difference", "auc": "pixel AUC difference",
+             "psnr": "PSNR difference (dB)", "ssim": "SSIM difference"}
+    groups = [(m, claims[claims["metric"] == m]) for m in dict.fromkeys(claims["metric"])]
+    heights = [max(1.6, 0.34 * len(g) + 0.9) for _, g in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9.5, sum(heights) + 0.6), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
-    for ax, (label, g) in zip(axes[:, 0], groups):
+    for ax, (metric, g) in zip(axes[:, 0], groups):
         y = np.arange(len(g))[::-1]
         for yi, (_, r) in zip(y, g.iterrows()):
             c = colors.get(r["verdict"], "#333333")
+            sd = r.get("noise_sd")
+            if pd.notna(sd) and sd > 0:
+                ax.fill_betweenx([yi - 0.4, yi + 0.4], -2 * sd, 2 * sd, color="#dddddd", lw=0, zorder=0)
             ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=c, lw=2)
             ax.plot([r["ours"]], [yi], "o", color=c, ms=5)
             if pd.notna(r["paper"]):
-                ax.plot([r["paper"]], [yi], "D", color="#0173b2", ms=4, mfc="none")
+                ax.plot([r["paper"]], [yi], "D", color="#0173b2", ms=5, mfc="none")
         ax.axvline(0, color="k", ls=":", lw=1)
         ax.set_yticks(y)
-        ax.set_yticklabels([f"{r['claim']} [{r['verdict']}]" for _, r in g.iterrows()], fontsize=7)
-        ax.set_xlabel(label + " (A - B); diamond: the paper's")
-    if title:
-        axes[0, 0].set_title(title)
+        ax.set_yticklabels([canonical(f"{r['claim']} [{r['verdict']}]") for _, r in g.iterrows()], fontsize=8)
+        ax.set_xlabel(f"{units.get(metric, metric + ' difference')}, A - B")
+    handles = [Line2D([], [], color="#555555", marker="o", lw=2, label="ours, 95 % paired interval over images"),
+               Line2D([], [], color="#0173b2", marker="D", mfc="none", lw=0, label="the paper's difference"),
+               Patch(color="#dddddd", label="training noise: +-2 seed sd")]
+    handles += [Patch(color=c, label=v) for v, c in colors.items() if v in set(claims["verdict"])]
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="lower right")
+    axes[0, 0].set_title(title or "The paper's claims: our difference A - B beside the paper's")
     fig.tight_layout()
     return fig
 
@@ -259,3 +353,46 @@ def _to_numpy_image(x) -> np.ndarray:
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]
     return np.clip(x, 0, 1)
+
+
+#: Figures drawn from one results table each: name -> (the table's name under ``results/<profile>/``, how to
+#: draw it). Notebooks draw them with :func:`figure`; :func:`redraw` draws them again from a folder of committed
+#: tables (a reference run's), so a figure can change without retraining anything.
+TABLE_FIGURES = {
+    "methods_f1": ("method_comparison", lambda t: plot_table(t, "f1", x="method")),
+    "methods_auc": ("method_comparison", lambda t: plot_table(t, "auc", x="method")),
+    "table1_psnr": ("table1_restoration", lambda t: plot_table1(t, "psnr")),
+    "table1_ssim": ("table1_restoration", lambda t: plot_table1(t, "ssim")),
+    "claims_forest": ("claims", plot_forest),
+    "shipped_detector_f1": ("shipped_detector", plot_shipped_detector),
+}
+
+
+def figure(name: str, profile, table: pd.DataFrame):
+    """Draw the registered figure ``name`` (:data:`TABLE_FIGURES`) from ``table`` and save it under
+    ``figures/<profile>/``; returns the figure."""
+    if name not in TABLE_FIGURES:
+        raise KeyError(f"no figure {name!r}; figures drawn from a table: {', '.join(TABLE_FIGURES)}")
+    fig = TABLE_FIGURES[name][1](table)
+    save_figure(fig, profile, name)
+    return fig
+
+
+def redraw(tables: Path, figures: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Draw the registered figures again from the CSV tables in ``tables`` into ``figures`` (PNG); a figure
+    whose table is absent is skipped. Returns the written paths."""
+    import matplotlib.pyplot as plt
+
+    out = []
+    Path(figures).mkdir(parents=True, exist_ok=True)
+    for name in names or TABLE_FIGURES:
+        stem, draw = TABLE_FIGURES[name]
+        src = Path(tables) / f"{stem}.csv"
+        if not src.is_file():
+            continue
+        fig = draw(pd.read_csv(src))
+        path = Path(figures) / f"{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        out.append(path)
+    return out
