@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from paper_repro.reference import provenance
+
 METHODS = ("reconwave-table", "lpclnet", "ncl", "mpc")
 
 
@@ -59,6 +61,8 @@ def main(argv=None) -> pd.DataFrame:
         print(f"{method}: validation threshold {best} ({time.time() - t0:.0f} s)", flush=True)
     out = pd.DataFrame(rows)
     out["all_tampered"] = out["split"].map(trivial)
+    for k, v in provenance().items():
+        out[k] = v
     dest = Path(args.out or Path(__file__).with_name(f"decision-threshold-{P.name}.csv"))
     out.to_csv(dest, index=False, float_format="%.4f")
     print(out.round(3).to_string(index=False))

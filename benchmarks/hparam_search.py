@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from paper_repro.reference import provenance
+
 #: method -> (run key of the comparison row, model, training stage, the loss option the class weight sets)
 METHODS = {
     "reconwave": ("reconwave-table", "reconwave", "detector", "pos_weight"),
@@ -53,7 +55,6 @@ def main(argv=None) -> int:
 
     from paper_repro import experiments as E
     from paper_repro import profiles
-    from paper_repro.bench import _cpu_model
     from paper_repro.evaluate import evaluate
 
     base = E.profile_for(args.profile, args.data_root,
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
                              "train_seconds": round(seconds, 1), "n_images": int(res["f1"].notna().sum()),
                              "valid_f1": res["f1"].mean(), "valid_iou": res["iou"].mean(),
                              "valid_auc": res["auc"].mean(), "all_tampered_f1": ref["f1"].mean(),
-                             "cpu": _cpu_model()})
+                             **provenance()})
                 print(rows[-1], flush=True)
     path = Path(args.out or profiles.project_root() / "benchmarks" / f"hparam-search-{args.profile}.csv")
     out = pd.DataFrame(rows)

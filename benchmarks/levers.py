@@ -44,6 +44,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from paper_repro.reference import provenance
+
 #: the recipe the study started from (the ``cpu`` profile's before it took photos-synthetic): CASIA v1's training
 #: side alone, a third of each epoch's items fresh on-the-fly splices / copy-moves of its authentic photos
 ONTHEFLY_RECIPE = {"train_datasets": ("casia1:train",), "onthefly_tampering": 1 / 3}
@@ -98,7 +100,7 @@ SETUPS = {
 KINDS = ("splicing", "copy-move", "removal")
 COLUMNS = ["setup", "recipe", "steps", "train_seconds", "n_images", "valid_f1", "valid_iou", "valid_auc",
            "all_tampered_f1", "ood_f1", "ood_auc", *[f"ood_f1_{k}" for k in KINDS],
-           *[f"ood_all_tampered_f1_{k}" for k in KINDS], "cpu"]
+           *[f"ood_all_tampered_f1_{k}" for k in KINDS], "cpu", "commit", "date"]
 
 
 def ood_scores(ckpt, ood, ref, prof, evaluate) -> dict:
@@ -189,7 +191,7 @@ def main(argv=None) -> int:
                      "n_images": int(res["f1"].notna().sum()), "valid_f1": res["f1"].mean(),
                      "valid_iou": res["iou"].mean(), "valid_auc": res["auc"].mean(),
                      "all_tampered_f1": ref["f1"].mean(), **ood_scores(ckpt, ood, ood_ref, prof, evaluate),
-                     "cpu": _cpu_model()})
+                     **provenance()})
         print(rows[-1], flush=True)
         new = pd.DataFrame(rows, columns=COLUMNS)
         out = pd.concat([old[~old["setup"].isin(new["setup"])], new], ignore_index=True)

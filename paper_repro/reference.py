@@ -27,7 +27,7 @@ from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["REFERENCE_ROOT", "run_manifest", "write_reference", "verify", "results_markdown", "update_readme",
+__all__ = ["REFERENCE_ROOT", "run_manifest", "provenance", "benchmark_hashes", "write_reference", "verify", "results_markdown", "update_readme",
            "strip_notebook", "DATA_FIGURES", "PER_IMAGE_TABLES", "TOLERANCE"]
 
 #: Where reference runs are committed: ``reference/<profile>/``.
@@ -138,6 +138,16 @@ def run_manifest(profile, status: dict | None = None, project: Path | None = Non
         "data": data,
         "note": note or "",
     }
+
+
+def provenance(project: Path | None = None) -> dict[str, str]:
+    """``commit``, ``date`` (UTC, ISO) and ``cpu`` of a measurement made now: the columns every committed
+    benchmark table carries on each row, so a number quoted from it can be traced to its code and machine."""
+    from .profiles import source_root
+
+    root = source_root() or (Path(project) if project else Path.cwd())
+    return {"commit": git_commit(root), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "cpu": _cpu_model()}
 
 
 def benchmark_hashes(project: Path | None = None) -> dict[str, str]:

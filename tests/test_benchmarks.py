@@ -162,3 +162,26 @@ def test_the_readme_main_budget_table_is_the_committed_runs():
             else:
                 assert float(v) == pytest.approx(rows.loc[kind, "f1"], abs=tol)
     assert len(table) == 6
+
+
+@pytest.mark.parametrize("name", ["lever-study-cpu.csv", "main-budget-cpu.csv", "decision-threshold-cpu.csv",
+                                  "hparam-search-cpu.csv"])
+def test_every_benchmark_row_says_which_code_and_machine_measured_it(name):
+    import re
+
+    import pandas as pd
+
+    t = pd.read_csv(LEVERS.parent / name)
+    assert {"commit", "date", "cpu"} <= set(t.columns)
+    assert t["commit"].map(lambda c: bool(re.fullmatch(r"[0-9a-f]{40}(\+uncommitted changes)?", str(c)))).all()
+    assert pd.to_datetime(t["date"], utc=True).notna().all() and t["cpu"].notna().all()
+
+
+def test_the_reference_manifest_pins_the_benchmark_tables_it_was_published_with():
+    import json
+
+    from paper_repro import reference
+
+    manifest = json.loads((LEVERS.parents[1] / "reference" / "cpu" / "manifest.json").read_text())
+    assert manifest["benchmarks_sha256"] == reference.benchmark_hashes(), (
+        "a benchmark CSV changed: pin it in reference/cpu/manifest.json (reference.benchmark_hashes())")
