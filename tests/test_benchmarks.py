@@ -20,8 +20,9 @@ def _load(script: str):
 
 
 def _readme_table(header: str) -> list[list[str]]:
-    """The body rows (cells stripped) of the README's markdown table whose header line starts with ``header``."""
-    readme = (LEVERS.parents[1] / "README.md").read_text().splitlines()
+    """The body rows (cells stripped) of the markdown table in docs/cpu-profile.md whose header line starts
+    with ``header``."""
+    readme = (LEVERS.parents[1] / "docs" / "cpu-profile.md").read_text().splitlines()
     start = next(i for i, line in enumerate(readme) if line.startswith(header))
     rows = []
     for line in readme[start + 2:]:  # past the header and its |---| line
@@ -105,8 +106,8 @@ def test_heldout_predict_gives_intervals_and_a_paired_difference_against_another
         mod.main([*common, "--out", str(tmp_path / "c"), "--against", str(tmp_path / "a")])
 
 
-def test_the_readme_lever_table_is_the_committed_study():
-    """Every row of the README's lever table reads the committed CSV (rounded as printed), and every measured
+def test_the_documented_lever_table_is_the_committed_study():
+    """Every row of the documented lever table reads the committed CSV (rounded as printed), and every measured
     setup is in it: the prose cannot drift from the numbers."""
     import pandas as pd
 
@@ -129,8 +130,8 @@ def test_the_readme_lever_table_is_the_committed_study():
     assert not pd.isna(table["recipe_f1"]).any()
 
 
-def test_the_readme_main_budget_table_is_the_committed_runs():
-    """The README's table of detectors trained at the main budget reads benchmarks/main-budget-cpu.csv: F1 with its
+def test_the_documented_main_budget_table_is_the_committed_runs():
+    """The documented table of detectors trained at the main budget reads benchmarks/main-budget-cpu.csv: F1 with its
     interval, the paired difference from the shipped detector, AUC and the per-kind F1, rounded as printed."""
     import pandas as pd
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from paper_repro.config import data_root
@@ -82,3 +83,32 @@ def test_grouped_split_shares_no_source_photo(casia):
     rtrain, rtest = splits._split(df, E.SPLIT_TEST_FRACTION, 0, "random")
     leaked = sum(bool(set(v.split(";")) & ids(rtrain)) for v in rtest["sources"])
     assert leaked > 100
+
+
+def test_the_readmes_split_sizes_are_the_split(casia):
+    """The README's sentence on CASIA v1's grouped split states what the split gives (every number of it)."""
+    import re
+    from pathlib import Path
+
+    from paper_repro import experiments as E
+    from paper_repro.data.splits import source_groups
+    from paper_repro.experiments import splits
+
+    _, df = casia
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    m = re.search(r"\*\*([\d,]+) training / (\d+) held-out images \((\d+) tampered, (\d+) authentic\)\*\*, (\d+)\s+"
+                  r"groups, the largest (\d+) rows \(the held-out side: (\d+) groups, the largest (\d+) rows\)", readme)
+    assert m, "the README's split sentence is missing or reworded"
+    n_train, n_test, n_tampered, n_authentic, n_groups, largest, test_groups, test_largest = (
+        int(v.replace(",", "")) for v in m.groups())
+    train, test = splits._split(df, E.SPLIT_TEST_FRACTION, 0, "grouped")
+    groups = pd.Series(source_groups(df)).value_counts()
+    held_out = pd.Series(source_groups(test)).value_counts()
+    assert (len(train), len(test)) == (n_train, n_test)
+    assert ((test["label"] == 1).sum(), (test["label"] == 0).sum()) == (n_tampered, n_authentic)
+    assert (len(groups), int(groups.max())) == (n_groups, largest)
+    assert (len(held_out), int(held_out.max())) == (test_groups, test_largest)
+    leak = re.search(r"it put (\d+) held-out\s+images beside a training image", readme)
+    rtrain, rtest = splits._split(df, E.SPLIT_TEST_FRACTION, 0, "random")
+    ids = {i for v in rtrain["sources"] for i in v.split(";")}
+    assert leak and int(leak.group(1)) == sum(bool(set(v.split(";")) & ids) for v in rtest["sources"])

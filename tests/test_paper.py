@@ -176,3 +176,11 @@ def test_beside_rejects_bad_input():
         pp.beside(ours, "table1", on=["method"])
     with pytest.raises(KeyError, match="table9"):
         pp.beside(ours, "table9", on=["method"])
+
+
+def test_the_papers_baselines_name_its_own_row_by_the_paper_not_by_a_run_key():
+    from paper_repro import experiments as E
+
+    rows = list(E.paper_baselines(metric="f1").index)
+    assert "ReConWave-Net (the paper's)" in rows
+    assert not set(rows) & (set(E.RUNS) | {"reconwave+restorer"})

@@ -111,7 +111,7 @@ def table4_modules(profile, restore: bool = True) -> pd.DataFrame:
 
 def table5_wavelets(profile, restore: bool = True) -> pd.DataFrame:
     """ReConWave-Net Table 5: DWFEL's wavelet basis, Haar (= ``reconwave-table``, Table 4's full model) /
-    Symlet-4 / biorthogonal 4.4, all at the table budget, F1 / IoU at the table's columns (shipped restorer in
+    Symlet4 / Biorthogonal4.4, all at the table budget, F1 / IoU at the table's columns (shipped restorer in
     front when ``restore``). Extra column ``wavelet``; ``vs_ref`` is each row minus Haar."""
     rs = "restorer" if restore else None
     variants = {TABLE_DETECTOR: dict(detector=TABLE_DETECTOR, restorer=rs, wavelet="haar"),
