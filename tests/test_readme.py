@@ -108,3 +108,42 @@ def test_the_claims_reading_counts_what_the_table_holds():
     assert "Of 3 claims, 2 inconclusive, 1 supported." in text
     assert "2 have a difference in the paper's tables" in text
     assert "holds the paper's difference in 1 of them, and in 1 the paper's difference lies above" in text
+
+
+def _notebook_markdown() -> dict[str, str]:
+    out = {}
+    for f in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(f.read_text())
+        out[f.name] = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return out
+
+
+#: Settings the notebooks' text names (each one a parameter of the code, not a measurement).
+NOTEBOOK_SETTINGS = {
+    "95 %": "the bootstrap intervals' level",
+    "20 %": "the synthetic generator's authentic share (data.synthetic)",
+    "3x": "the cpu profile's class weight", "1x": "the class weight the learning-rate search compares with",
+    "100 dB": "the cap of a tampered-region PSNR (metrics)",
+    "0.05": "experiments.versus_reference's margin",
+}
+
+
+def test_the_notebooks_text_quotes_no_result_the_code_does_not_print():
+    """Results are printed by the cells from the run's tables; the markdown names settings and the papers' own
+    numbers only, so a rerun cannot leave its text stale."""
+    from paper_repro import paper
+
+    published = _paper_values() | {f"{v:.3f}" for v in paper.paper_numbers("others")["value"].dropna()}
+    for name, text in _notebook_markdown().items():
+        stray = sorted({m.group(0) for m in RESULT_LIKE.finditer(text)} - set(NOTEBOOK_SETTINGS) - published)
+        assert not stray, f"{name}: numbers in the markdown that no cell prints: {stray}"
+
+
+def test_the_notebooks_settings_are_the_codes():
+    import inspect
+
+    from paper_repro import profiles
+    from paper_repro.experiments import tables
+
+    assert profiles.get("cpu").loss_kwargs["reconwave"]["pos_weight"] == 3.0
+    assert inspect.signature(tables.versus_reference).parameters["margin"].default == 0.05

@@ -47,7 +47,7 @@ from .runs import RUNS, SEED_RUNS, Run, checkpoint, load, profile_for, run_budge
 from .splits import OOD_SET, SPLIT_TEST_FRACTION, datasets_for, photos_ood
 from .sweeps import BENCO_METRICS, ablation_grid, choose_threshold, decision_threshold, sweep_results, tidy_sweep
 from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_RESTORER, clean_identity,
-                     convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_results,
+                     convention_table, disturbance_accuracy, disturbance_confusion_by_level, lever_noise, lever_results,
                      gap_components, method_comparison, method_sweeps, operating_points,
                      restoration_vs_augmentation, seed_noise, shipped_detector, summarize, table1_gap,
                      table1_restoration, table4_modules, table5_wavelets, table6_restoration_onoff,
@@ -61,7 +61,7 @@ __all__ = [
     "table6_restoration_onoff", "table7_attention", "table8_forensic_loss", "METHODS", "method_sweeps",
     "method_comparison", "examples", "compare_examples", "paper_comparison", "paper_baselines",
     "embedding_separation", "data_overview", "dataset_stats", "mask_stats", "perturbation_examples",
-    "BENCO_METRICS", "REFERENCE", "ablation_grid", "convention_table", "lever_results", "shipped_detector",
+    "BENCO_METRICS", "REFERENCE", "ablation_grid", "convention_table", "lever_noise", "lever_results", "shipped_detector",
     "versus_reference",
     "CLAIMS", "Claim", "claims_table", "INTERVAL_COLUMNS", "add_intervals", "SEED_RUNS", "run_budget",
     "BUDGET_COLUMNS", "TABLE_DETECTOR", "TABLE_RESTORER", "restoration_vs_augmentation", "seed_noise",

@@ -642,10 +642,10 @@ def lever_results(profile) -> pd.DataFrame:
     ``"<recipe>, training seed N"``) and ``f1_vs_recipe`` a row's F1 minus it. Raises ``FileNotFoundError``
     naming the command when the study has not been run for this profile."""
     profile = _profiles.get(profile)
-    path = _profiles.project_root() / "benchmarks" / f"lever-study-{profile.name}.csv"
+    path = (_profiles.source_root() or _profiles.project_root()) / "benchmarks" / f"lever-study-{profile.name}.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `python benchmarks/levers.py --profile {profile.name} "
-                                f"--data-root <data>` (about 8 min per setup on a 2-core CPU) to measure the levers")
+                                f"--data-root <data>` to measure the levers")
     t = pd.read_csv(path)
     missing = {"setup", "steps", "valid_f1", "valid_iou", "valid_auc", "all_tampered_f1"} - set(t.columns)
     if missing:
@@ -661,6 +661,23 @@ def lever_results(profile) -> pd.DataFrame:
     t["recipe_f1"] = t["recipe"].map({r: seeds_mean(r) for r in t["recipe"].unique()})
     t["f1_vs_recipe"] = t["valid_f1"] - t["recipe_f1"]
     return t
+
+
+def lever_noise(levers: pd.DataFrame) -> pd.DataFrame:
+    """What the lever table is read against, per recipe of :func:`lever_results`: its training seeds (count,
+    mean and standard deviation of their validation F1), the range of its setups' training times (minutes), and
+    the setups whose ``f1_vs_recipe`` exceeds twice that standard deviation either way (``beyond_noise``)."""
+    rows = []
+    for recipe, g in levers.groupby("recipe", sort=False):
+        seeds = g[(g["setup"] == recipe) | g["setup"].str.startswith(recipe + ", training seed ")]
+        sd = float(seeds["valid_f1"].std(ddof=1)) if len(seeds) > 1 else float("nan")
+        others = g[~g.index.isin(seeds.index)]
+        beyond = others[others["f1_vs_recipe"].abs() > 2 * sd] if sd == sd else others.iloc[:0]
+        rows.append({"recipe": recipe, "seeds": len(seeds), "seed_mean_f1": float(seeds["valid_f1"].mean()),
+                     "seed_sd": sd, "train_min_low": float(g["train_seconds"].min()) / 60,
+                     "train_min_high": float(g["train_seconds"].max()) / 60,
+                     "beyond_noise": "; ".join(f"{s} ({v:+.3f})" for s, v in zip(beyond["setup"], beyond["f1_vs_recipe"]))})
+    return pd.DataFrame(rows)
 
 
 def wide(tidy: pd.DataFrame, index: Sequence[str] = ("method", "dataset", "perturbation", "level"),
