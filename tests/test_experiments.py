@@ -219,16 +219,15 @@ def test_train_or_load_uses_the_run_schedule_and_profile_loss_kwargs(micro):
 def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path, monkeypatch):
     from paper_repro import profiles
 
-    monkeypatch.setenv(profiles.HOME_ENV, str(tmp_path))
     prof = profiles.get("smoke")
     with pytest.raises(FileNotFoundError, match="benchmarks/levers.py"):
-        E.lever_results(prof)
+        E.lever_results(prof, tmp_path / "benchmarks")
     (tmp_path / "benchmarks").mkdir()
     path = tmp_path / "benchmarks" / "lever-study-smoke.csv"
     pd.DataFrame({"setup": ["cpu recipe", "plain"], "steps": [400, 400], "valid_f1": [0.4, 0.35],
                   "valid_iou": [0.3, 0.25], "valid_auc": [0.85, 0.8], "all_tampered_f1": [0.15, 0.15]}).to_csv(
         path, index=False)
-    t = E.lever_results(prof)
+    t = E.lever_results(prof, tmp_path / "benchmarks")
     assert list(t["setup"]) == ["cpu recipe", "plain"]
     assert t["f1_vs_recipe"].tolist() == pytest.approx([0.0, -0.05])
     # two recipes: each row is read against the mean of its own recipe's seeds
@@ -236,13 +235,18 @@ def test_lever_results_reads_the_benchmark_table_or_names_the_command(tmp_path, 
                             "new + crop"],
                   "recipe": ["cpu recipe"] * 3 + ["new"] * 3, "steps": 400,
                   "valid_f1": [0.4, 0.3, 0.35, 0.5, 0.6, 0.7], "valid_iou": 0.3, "valid_auc": 0.8,
-                  "all_tampered_f1": 0.15}).to_csv(path, index=False)
-    t = E.lever_results(prof)
+                  "all_tampered_f1": 0.15, "train_seconds": [60, 120, 180, 60, 60, 600]}).to_csv(path, index=False)
+    t = E.lever_results(prof, tmp_path / "benchmarks")
     assert t["recipe_f1"].tolist() == pytest.approx([0.35] * 3 + [0.55] * 3)
     assert t["f1_vs_recipe"].tolist() == pytest.approx([0.05, -0.05, 0.0, -0.05, 0.05, 0.15])
+    noise = E.lever_noise(t).set_index("recipe")
+    # two seeds each: sd of (0.4, 0.3) and of (0.5, 0.6) is 0.0707; "new + crop" (+0.15) is beyond 2 sd, "plain" not
+    assert noise["seeds"].tolist() == [2, 2] and noise["seed_sd"].tolist() == pytest.approx([0.0707107] * 2)
+    assert noise.loc["new", "beyond_noise"] == "new + crop (+0.150)" and noise.loc["cpu recipe", "beyond_noise"] == ""
+    assert noise.loc["new", "train_min_high"] == pytest.approx(10.0)
     pd.DataFrame({"setup": ["a"]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="missing columns"):
-        E.lever_results(prof)
+        E.lever_results(prof, tmp_path / "benchmarks")
 
 
 def test_shipped_detector_scores_every_held_out_tampered_image_beside_the_all_tampered_mask(micro):

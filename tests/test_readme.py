@@ -147,3 +147,15 @@ def test_the_notebooks_settings_are_the_codes():
 
     assert profiles.get("cpu").loss_kwargs["reconwave"]["pos_weight"] == 3.0
     assert inspect.signature(tables.versus_reference).parameters["margin"].default == 0.05
+
+
+def test_the_budget_paragraph_states_the_profiles_settings():
+    from paper_repro import profiles
+
+    cpu, paper = profiles.get("cpu"), profiles.get("paper")
+    text = " ".join(README.read_text().split())
+    main = cpu.stage("detector", "main")
+    assert f"trains the shipped detector for {main['max_steps']} steps of {cpu.batch_size} crops of " \
+           f"{cpu.image_size}x{cpu.image_size}" in text
+    assert f"the `paper` profile trains {paper.epochs['detector']} detector epochs at " \
+           f"{paper.image_size}x{paper.image_size}" in text

@@ -633,16 +633,18 @@ def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = 
     return _budget(profile, pd.DataFrame(rows), detector)
 
 
-def lever_results(profile) -> pd.DataFrame:
+def lever_results(profile, benchmarks: Path | str | None = None) -> pd.DataFrame:
     """Which lever gives what (``benchmarks/levers.py``, committed as ``benchmarks/lever-study-<profile>.csv``):
     validation F1 / IoU / AUC of ReConWave-Net's detector per setup at equal optimiser steps, one change at a
     time from a recipe, with the all-tampered mask's F1 on the same images. ``recipe`` names the setup a row
     changes (the recipe's own row; a table without the column has one recipe, ``cpu recipe``);
     ``recipe_f1`` is the mean validation F1 of that recipe's training seeds (its row and the rows named
     ``"<recipe>, training seed N"``) and ``f1_vs_recipe`` a row's F1 minus it. Raises ``FileNotFoundError``
-    naming the command when the study has not been run for this profile."""
+    naming the command when the study has not been run for this profile. ``benchmarks``: the folder of the
+    committed benchmark tables (default: the source checkout's ``benchmarks/``, also under ``$PAPER_REPRO_HOME``)."""
     profile = _profiles.get(profile)
-    path = (_profiles.source_root() or _profiles.project_root()) / "benchmarks" / f"lever-study-{profile.name}.csv"
+    folder = Path(benchmarks) if benchmarks else (_profiles.source_root() or _profiles.project_root()) / "benchmarks"
+    path = folder / f"lever-study-{profile.name}.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `python benchmarks/levers.py --profile {profile.name} "
                                 f"--data-root <data>` to measure the levers")
