@@ -15,6 +15,12 @@ Table 1 uses), so treat the convention as a plausible reading, not a confirmed o
 variant ``I' = clip(mean + beta * (I - mean), 0, 1)`` (per image, per channel-averaged luminance
 mean), which some papers mean by "contrast".
 
+Two of the paper's levels carry the same information under this convention: for every ``I`` in ``[0, 1]``,
+``clip(I + 0.5) = 0.5 * clip(2 I) + 0.5`` exactly, so the beta = 2.0 image is the alpha = +0.5 image through an
+invertible affine map (and in 8 bits the same up to rounding). A method can still score the two differently (a
+detector is not affine-invariant), but a claim confirmed at both is one confirmation, not two
+(:mod:`paper_repro.experiments.claims` marks the pair).
+
 JPEG / Gaussian blur / Gaussian noise use IMDL-BenCo's robustness levels (``BENCO_LEVELS``) so results
 line up with that benchmark.
 """

@@ -225,14 +225,18 @@ def plot_shipped_detector(shipped: pd.DataFrame, tta: str = "none", title: str |
 
 def plot_forest(claims: pd.DataFrame, title: str | None = None):
     """Forest plot of :func:`paper_repro.experiments.claims_table`: per claim our difference A - B with its
-    95 % paired interval (colour: verdict) and the paper's difference (diamond) on the same axis, one panel per
-    metric (F1, IoU, AUC, PSNR in dB). The grey band around 0 is the training noise the verdict allows for:
-    plus or minus twice the seed-to-seed standard deviation (``noise_sd``) of that claim's metric."""
+    95 % interval (colour: verdict) and the paper's difference (diamond) on the same axis, one panel per
+    metric (F1, IoU, AUC, PSNR in dB). The grey band around 0 is the training noise alone: plus or minus 1.96
+    ``sd_training`` (the part of the combined interval that the seeds give), or, for a table of the earlier
+    layout, plus or minus twice its ``noise_sd``."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    colors = {"supported": "#029e73", "contradicted": "#d55e00", "inconclusive": "#949494", "not testable": "#cccccc"}
+    colors = {"reproduced": "#029e73", "supported": "#029e73", "smaller than claimed": "#56b4e9",
+              "not reproduced": "#cc78bc", "contradicted": "#d55e00", "inconclusive": "#949494",
+              "not testable": "#cccccc"}
+    combined = "sd_training" in claims.columns
     units = {"f1": "pixel F1 difference", "iou": "pixel IoU difference", "auc": "pixel AUC difference",
              "psnr": "PSNR difference (dB)", "ssim": "SSIM difference"}
     groups = [(m, claims[claims["metric"] == m]) for m in dict.fromkeys(claims["metric"])]
@@ -243,9 +247,10 @@ def plot_forest(claims: pd.DataFrame, title: str | None = None):
         y = np.arange(len(g))[::-1]
         for yi, (_, r) in zip(y, g.iterrows()):
             c = colors.get(r["verdict"], "#333333")
-            sd = r.get("noise_sd")
-            if pd.notna(sd) and sd > 0:
-                ax.fill_betweenx([yi - 0.4, yi + 0.4], -2 * sd, 2 * sd, color="#dddddd", lw=0, zorder=0)
+            sd = r.get("sd_training") if combined else r.get("noise_sd")
+            half = (1.96 if combined else 2.0) * sd if pd.notna(sd) else 0.0
+            if half > 0:
+                ax.fill_betweenx([yi - 0.4, yi + 0.4], -half, half, color="#dddddd", lw=0, zorder=0)
             ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=c, lw=2)
             ax.plot([r["ours"]], [yi], "o", color=c, ms=5)
             if pd.notna(r["paper"]):
@@ -254,9 +259,11 @@ def plot_forest(claims: pd.DataFrame, title: str | None = None):
         ax.set_yticks(y)
         ax.set_yticklabels([canonical(f"{r['claim']} [{r['verdict']}]") for _, r in g.iterrows()], fontsize=8)
         ax.set_xlabel(f"{units.get(metric, metric + ' difference')}, A - B")
-    handles = [Line2D([], [], color="#555555", marker="o", lw=2, label="ours, 95 % paired interval over images"),
+    ours = "ours, 95 % interval (images and training)" if combined else "ours, 95 % paired interval over images"
+    band = "training noise alone: +-1.96 sd" if combined else "training noise: +-2 seed sd"
+    handles = [Line2D([], [], color="#555555", marker="o", lw=2, label=ours),
                Line2D([], [], color="#0173b2", marker="D", mfc="none", lw=0, label="the paper's difference"),
-               Patch(color="#dddddd", label="training noise: +-2 seed sd")]
+               Patch(color="#dddddd", label=band)]
     handles += [Patch(color=c, label=v) for v, c in colors.items() if v in set(claims["verdict"])]
     axes[0, 0].legend(handles=handles, fontsize=7, loc="lower right")
     axes[0, 0].set_title(title or "The paper's claims: our difference A - B beside the paper's")
@@ -364,6 +371,8 @@ TABLE_FIGURES = {
     "table1_psnr": ("table1_restoration", lambda t: plot_table1(t, "psnr")),
     "table1_ssim": ("table1_restoration", lambda t: plot_table1(t, "ssim")),
     "claims_forest": ("claims", plot_forest),
+    "further_forest": ("further_comparisons", lambda t: plot_forest(t, title="Further comparisons (not claims of "
+                                                                         "the paper): our difference A - B")),
     "shipped_detector_f1": ("shipped_detector", plot_shipped_detector),
 }
 

@@ -105,3 +105,30 @@ def test_choose_threshold_takes_the_best_validation_f1_and_breaks_ties_towards_o
         choose_threshold(df.assign(tampered=False), [0.3, 0.4])
     with pytest.raises(ValueError):
         choose_threshold(df, [])
+
+
+def test_each_arm_is_read_over_its_seeds_and_pooled_noise_comes_from_the_part_that_differs():
+    dwfel = next(c for c in C.CLAIMS if c.claim == "DWFEL improves F1 (clean)")
+    assert C._variants(dwfel, dwfel.a) == [("reconwave-dwfel", "restorer"), ("reconwave-dwfel-seed1", "restorer")]
+    assert len(C._variants(dwfel, dwfel.b)) == 2  # every arm of Tables 4 and 5 has at least two seeds
+    for c in C.CLAIMS:
+        if c.table in ("table4", "table5"):
+            assert len(C._variants(c, c.a)) >= 2 and len(C._variants(c, c.b)) >= 2, c.claim
+    swin = next(c for c in C.CLAIMS if c.claim == "Swin attention beats ViT (F1, alpha=0.5)")
+    assert C._variants(swin, swin.a) == [("reconwave", "restorer-table"), ("reconwave", "restorer-table-seed1")]
+    assert C._own_part(swin, swin.b) == "restorer"  # the detector is shared: only the restorer's noise counts
+    onoff = next(c for c in C.CLAIMS if c.claim == "restoration on beats off (clean)")
+    assert C._own_part(onoff, onoff.b) is None  # no restorer: nothing trained of its own
+    lpcl = next(c for c in C.CLAIMS if c.claim.startswith("ReConWave-Net beats LPCLNet"))
+    assert C._variants(lpcl, lpcl.a) == [lpcl.a] and C._own_part(lpcl, lpcl.b) == "detector"
+    unrestored = next(c for c in C.CLAIMS if c.claim.startswith("the restorer beats no restoration"))
+    assert C._own_part(unrestored, unrestored.b) is None and C._own_part(unrestored, unrestored.a) == "restorer"
+
+
+def test_a_beta_two_claim_names_its_alpha_twin_and_families_split_the_papers_claims_from_ours():
+    beta = next(c for c in C.CLAIMS if c.claim == "DWFEL improves F1 (beta=2.0)")
+    assert C._twin(beta, C.CLAIMS) == "DWFEL improves F1 (alpha=0.5)"
+    assert C._twin(next(c for c in C.CLAIMS if c.claim == "DWFEL improves F1 (clean)"), C.CLAIMS) == ""
+    mine = [c.claim for c in C.CLAIMS if c.paper_a is None]
+    assert "ReConWave-Net beats LPCLNet (clean F1)" in mine and "DWFEL improves F1 (clean)" not in mine
+    assert all(not math.isnan(C._paper_difference(c)) for c in C.CLAIMS if c.paper_a is not None)

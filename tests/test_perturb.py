@@ -227,3 +227,13 @@ def test_conventions_differ_where_they_should_and_round_to_8_bits():
     assert torch.allclose(r8 * 255, torch.round(r8 * 255), atol=1e-4)
     with pytest.raises(KeyError, match="unknown convention"):
         P.apply_convention("nope", "contrast", x, 0.7)
+
+
+def test_brightness_plus_half_and_contrast_two_are_one_affine_map_apart():
+    """The equivalence the claims rely on to not count alpha = +0.5 and beta = 2.0 twice."""
+    import torch
+
+    from paper_repro import perturb as P
+
+    x = torch.rand(2, 3, 17, 19, dtype=torch.float64)
+    assert torch.equal(P.brightness(x, 0.5), 0.5 * P.contrast(x, 2.0) + 0.5)

@@ -125,6 +125,7 @@ NOTEBOOK_SETTINGS = {
     "3x": "the cpu profile's class weight", "1x": "the class weight the learning-rate search compares with",
     "100 dB": "the cap of a tampered-region PSNR (metrics)",
     "0.05": "experiments.versus_reference's margin",
+    "1.96": "the normal quantile of a two-sided 95 % interval",
 }
 
 

@@ -63,7 +63,17 @@ RUNS: dict[str, Run] = {
                                  label="+ contrastive"),
     "reconwave-sym4": Run("reconwave", "detector", {"wavelet": "sym4"}, label="ReConWave-Net, Symlet4"),
     "reconwave-bior4.4": Run("reconwave", "detector", {"wavelet": "bior4.4"}, label="ReConWave-Net, Biorthogonal4.4"),
+    # a second training seed of every other arm of Tables 4 and 5, and of Table 7's / 8's reference restorer:
+    # the claims read each arm as the mean over its seeds, with the spread of those seeds as its training noise
+    **{f"{k}-seed1": Run("reconwave", "detector", cfg, label=f"{label}, training seed 1", seed=1)
+       for k, cfg, label in (("reconwave-plain", {"dwfel": False, "contrastive": False}, "U-Net baseline"),
+                             ("reconwave-dwfel", {"dwfel": True, "contrastive": False}, "+ DWFEL"),
+                             ("reconwave-contrastive", {"dwfel": False, "contrastive": True}, "+ contrastive"),
+                             ("reconwave-sym4", {"wavelet": "sym4"}, "ReConWave-Net, Symlet4"),
+                             ("reconwave-bior4.4", {"wavelet": "bior4.4"}, "ReConWave-Net, Biorthogonal4.4"))},
     "restorer-table": Run("restorer", "restorer", label="restorer (Swin, forensic loss)"),
+    "restorer-table-seed1": Run("restorer", "restorer", label="restorer (Swin, forensic loss), training seed 1",
+                                seed=1),
     "restorer-vit": Run("restorer", "restorer", {"attention": "vit"}, label="restorer (ViT)"),
     "restorer-deformable": Run("restorer", "restorer", {"attention": "deformable"}, label="restorer (deformable)"),
     "restorer-l1": Run("restorer", "restorer", loss_cfg={"forensic": False}, label="restorer (plain L1 loss)"),
@@ -76,6 +86,12 @@ RUNS: dict[str, Run] = {
 
 #: The reference configuration trained with three seeds: their spread is the training noise of the tables.
 SEED_RUNS = ("reconwave-table", "reconwave-table-seed1", "reconwave-table-seed2")
+#: Every run trained with more than one seed -> its seed runs (the first is the run itself).
+ARM_SEEDS: dict[str, tuple[str, ...]] = {
+    "reconwave-table": SEED_RUNS,
+    **{k: (k, f"{k}-seed1") for k in ("reconwave-plain", "reconwave-dwfel", "reconwave-contrastive",
+                                       "reconwave-sym4", "reconwave-bior4.4", "restorer-table")},
+}
 
 
 def profile_for(profile="smoke", data_root=None, **overrides) -> _profiles.Profile:
