@@ -72,6 +72,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -108,6 +109,9 @@ MEASURES: dict[str, str] = {
     "rss_growth_mb": "MB",
     "mfu_train": "fraction",
     "mfu_infer": "fraction",
+    "dense_matmul_flops": "FLOP/s",
+    "train_flops_rate": "FLOP/s",
+    "matmul_share": "fraction",
     "predict_startup_s": "s",
     "predict_peak_rss_mb": "MB",
 }
@@ -865,6 +869,30 @@ def measure_sweep(rec: _Records, name: str, model: nn.Module, frames_df, prof, d
     return True
 
 
+def dense_matmul_rate(device: torch.device, n: int | None = None, repeats: int = 5) -> tuple[float, dict]:
+    """FLOP/s of one dense ``n x n`` matrix product on ``device`` with the current threads: fp32 with ``n`` = 2048
+    on a CPU, bf16 with ``n`` = 8192 on a GPU; the median of ``repeats`` timed products after one warm-up. The
+    ruler a model's training rate is read against (``matmul_share``): what this machine reaches on the work it
+    does best, measured in the same run, so a busy or slower machine moves both."""
+    cpu = device.type == "cpu"
+    n = int(n or (2048 if cpu else 8192))
+    dtype = torch.float32 if cpu else torch.bfloat16
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    times = _time_calls(lambda: torch.mm(a, b), warmup=1, repeats=repeats, device=device)
+    med = float(np.median(times))
+    return 2.0 * n ** 3 / med, {"n": n, "dtype": str(dtype).replace("torch.", ""), "repeats": repeats}
+
+
+def measure_matmul_share(rec: _Records, name: str, flops: float, train_ips: float, dense: float,
+                         common: dict) -> None:
+    """``train_flops_rate`` (3 x forward FLOPs x ``train_ips_manual``) and its share of the dense-matmul rate."""
+    rate = 3.0 * flops * train_ips
+    rec.add(name, "train_flops_rate", rate, note="3 x forward FLOPs x train_ips_manual", **common)
+    rec.add(name, "matmul_share", rate / dense, dense_matmul_flops=dense,
+            note="train_flops_rate / dense_matmul_flops (same run)", **common)
+
+
 def measure_predict(rec: _Records, prof, quick: bool) -> None:
     """``predict_startup_s`` / ``predict_peak_rss_mb`` of one ``paper-repro predict`` in a fresh process."""
     ps = predict_startup("reconwave", prof.model_cfg("reconwave"), repeats=1 if quick else 3)
@@ -906,6 +934,9 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
         _warn_if_busy(dev, env["threads"])
         df, (train_df, valid_df) = _synthetic_frames(prof, max(st.n_synthetic, 2 * st.n_eval), quick)
         dataload = measure_dataload(rec, train_df, valid_df, prof, dev, st)
+        dense, dense_cfg = dense_matmul_rate(dev, n=256 if quick else None, repeats=2 if quick else 5)
+        rec.add("machine", "dense_matmul_flops", dense, precision=dense_cfg["dtype"], channels_last=None, **dense_cfg)
+        _log(f"dense matmul: {dense / 1e9:.1f} GFLOP/s ({dense_cfg})")
         bs = prof.batch_size
         pool_imgs, pool_masks = _pool_tensors(df, prof.size, max(2 * bs, 8))
         pool = _Pool(pool_imgs, pool_masks, bs * (st.warmup + st.timed_steps + 1))
@@ -930,6 +961,7 @@ def _run_bench(profile, models, json, out, quick, device, settings) -> list[dict
             infer_ips = measure_inference(rec, name, model, prof, dev, st, auto, amp, common)
             if dev.type == "cuda":
                 measure_mfu(rec, name, flops, manual_ips, infer_ips, env["device_name"], common)
+            measure_matmul_share(rec, name, flops, manual_ips, dense, common)
             scaling = name == scaling_model or scaling_model is None
             if measure_sweep(rec, name, model, df, prof, dev, st, scaling, common) and scaling:
                 scaling_model = name

@@ -75,6 +75,11 @@ def test_quick_run_derived_measures_are_consistent(quick_records):
     model = create("reconwave", **prof.model_cfg("reconwave"))
     assert v["params"] == sum(p.numel() for p in model.parameters())
     assert v["flops"] == pytest.approx(bench.count_flops(model, 32))
+    # the training rate against the same run's dense-matmul rate
+    dense = next(x for x in quick_records if x["measure"] == "dense_matmul_flops" and x["model"] == "machine")
+    assert dense["value"] > 0 and dense["n"] == 256
+    assert v["train_flops_rate"] == pytest.approx(3 * v["flops"] * v["train_ips_manual"])
+    assert v["matmul_share"] == pytest.approx(v["train_flops_rate"] / dense["value"])
 
 
 def test_manual_loop_trains_on_a_fixed_batch():
