@@ -521,6 +521,8 @@ def _claims(t: Path, out: list[str]) -> None:
         trivial = sweeps[(sweeps["method"] == "all-tampered") & (sweeps["perturbation"] == "clean") &
                          (sweeps["metric"] == "f1") & (sweeps["dataset"] == "casia1")]["value"]
         steps = sorted(set(int(s) for s in a["steps"].dropna()))
+        if ship.empty or trivial.empty or a.empty:
+            return
         out += ["", f"The detectors compared in Tables 4 and 5 train {'/'.join(map(str, steps))} steps each (the table "
                 f"budget) and score clean F1 {a['value'].min():.3f}-{a['value'].max():.3f} on the evaluation sample, "
                 f"against {float(trivial.iloc[0]):.3f} for the all-tampered reference and {float(ship.iloc[0]):.3f} for the "

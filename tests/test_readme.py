@@ -160,3 +160,20 @@ def test_the_budget_paragraph_states_the_profiles_settings():
            f"{cpu.image_size}x{cpu.image_size}" in text
     assert f"the `paper` profile trains {paper.epochs['detector']} detector epochs at " \
            f"{paper.image_size}x{paper.image_size}" in text
+
+
+def test_the_claims_block_of_the_combined_rule_shows_seeds_p_and_further_comparisons(tmp_path):
+    row = {"claim": "DWFEL improves F1 (clean)", "table": "table4", "metric": "f1", "condition": "clean",
+           "paper": 0.2, "ours": 0.01, "ci_low": -0.02, "ci_high": 0.04, "p": 0.4, "p_holm": 0.8, "seeds_a": 2,
+           "seeds_b": 3, "arm_f1_fraction": 0.55, "n_images": 125, "n_groups": 60, "same_information_as": "",
+           "verdict": "not reproduced"}
+    twin = dict(row, claim="DWFEL improves F1 (beta=2.0)", same_information_as="DWFEL improves F1 (alpha=0.5)")
+    pd.DataFrame([row, twin]).to_csv(tmp_path / "claims.csv", index=False)
+    pd.DataFrame([dict(row, claim="ReConWave-Net beats NCL (clean F1)", paper=float("nan"),
+                       verdict="inconclusive")]).to_csv(tmp_path / "further_comparisons.csv", index=False)
+    out = []
+    reference._claims(tmp_path, out)
+    text = "\n".join(out)
+    assert "Of 1 independent claims (1 more repeat another's information), 1 not reproduced." in text
+    assert "| 125 (60) | 2 / 3 | 0.55 |" in text and "0.400 / 0.800" in text and "ruled out (above)" in text
+    assert "**Further comparisons**" in text and "ReConWave-Net beats NCL (clean F1)" in text
