@@ -584,9 +584,12 @@ def results_markdown(reference: Path) -> str:
                 "+-0.1 / 0.3 / 0.5, with clean), over the contrast grid (beta in 0.5 / 0.7 / 0.9 / 1.5 / 2, with clean), "
                 "and the mean of all disturbed levels.**", "", _md_table(piv)]
     secs = man.get("notebook_seconds", {})
+    env = man.get("environment") or {}
+    how = (f", {env['precision']} (the profile's `{env.get('precision_setting')}`)"
+           f"{', channels-last' if env.get('channels_last') else ''}" if env.get("precision") else "")
     out += ["", f"**Reproduction time and machine:** `paper-repro reproduce --profile {man['profile']}` took "
             f"{man.get('total_minutes')} min on {man.get('cpu')} ({man.get('threads')} torch threads, "
-            f"{'GPU ' + man['cuda'] if man.get('cuda') else 'no GPU'}), Python {man.get('python')}, torch "
+            f"{'GPU ' + man['cuda'] if man.get('cuda') else 'no GPU'}{how}), Python {man.get('python')}, torch "
             f"{man.get('torch')}, fastai {man.get('fastai')}; per notebook (s): "
             + ", ".join(f"{k.split('_')[0]} {round(float(v))}" for k, v in secs.items() if v is not None) + "."
             + (f" {man['note']}" if man.get("note") else "")]
