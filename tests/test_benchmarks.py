@@ -166,7 +166,7 @@ def test_the_documented_main_budget_table_is_the_committed_runs():
 
 
 @pytest.mark.parametrize("name", ["lever-study-cpu.csv", "main-budget-cpu.csv", "decision-threshold-cpu.csv",
-                                  "hparam-search-cpu.csv"])
+                                  "hparam-search-cpu.csv", "arm-budget-curve-cpu.csv"])
 def test_every_benchmark_row_says_which_code_and_machine_measured_it(name):
     import re
 
