@@ -63,8 +63,8 @@ def display(key: str) -> str:
         return DISPLAY[key]
     if "+" in key:
         det, res = key.split("+", 1)
-        if det in DISPLAY and (res in DISPLAY or res == "restorer"):
-            return f"{DISPLAY[det]} + {DISPLAY.get(res, res)}"
+        if det in DISPLAY and res in DISPLAY:
+            return f"{DISPLAY[det]} + {DISPLAY[res]}"
     return key
 
 

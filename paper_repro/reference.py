@@ -472,9 +472,14 @@ def _size(r) -> str:
     return "ruled out (above)" if r["paper"] > r["ci_high"] else "ruled out (below)"
 
 
+def _differences(c: pd.DataFrame) -> list[str]:
+    """``ours [ci_low, ci_high]`` of every row of a claims table."""
+    return [f"{_fmt(o)} [{_fmt(lo)}, {_fmt(hi)}]" for o, lo, hi in zip(c["ours"], c["ci_low"], c["ci_high"])]
+
+
 def _claims(t: Path, out: list[str]) -> None:
     c = pd.read_csv(t / "claims.csv")
-    interval = [f"{_fmt(o)} [{_fmt(lo)}, {_fmt(hi)}]" for o, lo, hi in zip(c["ours"], c["ci_low"], c["ci_high"])]
+    interval = _differences(c)
     if "p_holm" in c.columns:  # combined interval, the verdict against the paper's size
         view = pd.DataFrame({"claim": [canonical(x) for x in c["claim"]], "table": c["table"],
                              "images (groups)": [f"{int(n)} ({int(g)})" for n, g in zip(c["n_images"], c["n_groups"])],
@@ -502,8 +507,7 @@ def _claims(t: Path, out: list[str]) -> None:
     if (t / "further_comparisons.csv").is_file():
         f = pd.read_csv(t / "further_comparisons.csv")
         fview = pd.DataFrame({"comparison": [canonical(x) for x in f["claim"]], "table": f["table"],
-                              "ours (A - B) [95 % CI]": [f"{_fmt(o)} [{_fmt(lo)}, {_fmt(hi)}]"
-                                                         for o, lo, hi in zip(f["ours"], f["ci_low"], f["ci_high"])],
+                              "ours (A - B) [95 % CI]": _differences(f),
                               "p / Holm": [f"{_fmt(p)} / {_fmt(h)}" for p, h in zip(f["p"], f["p_holm"])],
                               "verdict": f["verdict"]})
         out += ["", "**Further comparisons** (ours, not claims of the paper; Holm over this family).", "",

@@ -34,7 +34,7 @@ from .. import profiles as _profiles
 from .. import stats
 from .intervals import RESTORATION_COLUMNS, condition_values, per_image
 from .paper_view import _condition
-from .runs import ARM_SEEDS, RUNS, SEED_RUNS
+from .runs import ARM_SEEDS, RUNS
 from .sweeps import _paper_grid, _restoration_scores, ablation_grid, restoration_per_image, sweep_results
 from .tables import METHODS, TABLE_DETECTOR, TABLE_RESTORER, method_sweeps, seed_noise
 
@@ -204,15 +204,19 @@ def _arm(profile, c: Claim, side, dataset, condition=None) -> tuple[pd.Series, f
     return frame.mean(axis=1, skipna=False), sd, len(vals)
 
 
+#: The sides a claim may name that train nothing: no restorer, the unrestored and the classical baseline.
+_UNTRAINED = frozenset({None, "restore-none", "restore-classical"})
+
+
 def _own_part(c: Claim, side):
     """What one side trains that the other side does not: ``"detector"``, ``"restorer"`` or ``None`` (the
     differing part is untrained: no restorer, the unrestored or classical baseline)."""
     other = c.b if side is c.a else c.a
     if isinstance(side, str):
-        return None if side in ("restore-none", "restore-classical", "restore-oracle") else "restorer"
+        return None if side in _UNTRAINED else "restorer"
     if side[0] != other[0]:
         return "detector"
-    return "restorer" if side[1] not in (None, "restore-none", "restore-classical") else None
+    return "restorer" if side[1] not in _UNTRAINED else None
 
 
 def _pool(profile, c: Claim, part: str, dataset) -> tuple[float, int, str]:
@@ -263,6 +267,7 @@ def claims_table(profile, claims=CLAIMS) -> pd.DataFrame:
         shipped = shipped[shipped["dataset"] == first]
     shipped_f1 = condition_values(per_image(shipped, "f1"), "clean", None)
     shipped_f1 = float(shipped_f1.mean()) if shipped_f1 is not None else math.nan
+    pools: dict[tuple, tuple[float, int, str]] = {}  # one pooled spread per part, metric, condition and grid
     rows = []
     for c in claims:
         va, sda, na = _arm(profile, c, c.a, first)
@@ -279,7 +284,10 @@ def claims_table(profile, claims=CLAIMS) -> pd.DataFrame:
                 how.append("no trained part of its own")
                 seeds.append((0.0, None))
             else:
-                pool_sd, pool_n, text = _pool(profile, c, part, first)
+                key = (part, c.metric, c.condition, c.restoration, c.grid)
+                if key not in pools:
+                    pools[key] = _pool(profile, c, part, first)
+                pool_sd, pool_n, text = pools[key]
                 how.append(text)
                 seeds.append((pool_sd, pool_n))
         d = stats.combined_difference(va.loc[both].to_numpy(), vb.loc[both].to_numpy(),
@@ -339,7 +347,7 @@ def _side_label(side) -> str:
 
 def _check_runs() -> None:
     """Every run a claim names exists (import-time check: a renamed run fails loudly, not as NaN)."""
-    known = set(RUNS) | {"restore-none", "restore-classical", None}
+    known = set(RUNS) | _UNTRAINED
     for c in CLAIMS:
         for side in (c.a, c.b):
             keys = [side] if isinstance(side, str) else list(side)
