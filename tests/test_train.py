@@ -1,6 +1,7 @@
 """Training: Learner factory, exact checkpoint/resume, mixed precision, final checkpoints, profiles."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -474,3 +475,29 @@ def test_only_the_main_budget_stops_a_restorer_early(frames):
     stopping = make_learner("restorer", _dls(frames), model_cfg=cfg, quiet=True, precision="fp32", patience=1)
     assert not any(isinstance(cb, KeepBestCallback) for cb in plain.cbs)
     assert [cb.patience for cb in stopping.cbs if isinstance(cb, KeepBestCallback)] == [1]
+
+
+def test_last_epoch_validation_skips_passes_but_not_training(tmp_path):
+    """A table-budget fit validating only after its last epoch trains the very weights of one validating every
+    epoch (validation leaves the random streams alone), and its history says which epochs were validated."""
+    import pandas as pd
+
+    from paper_repro import profiles
+    from paper_repro.experiments import runs
+
+    p = profiles.get("smoke", epochs={"detector": 3}, max_steps={"detector": 6})
+    out = {}
+    for mode in ("every_epoch", "last_epoch"):
+        q = p.replace(table_validation=mode, checkpoints_dir=tmp_path / mode)
+        final = runs.train_or_load(q, "t", "reconwave")
+        out[mode] = (torch.load(final, map_location="cpu", weights_only=False),
+                     pd.read_csv(final.parent / "history.csv"))
+    (every, h_every), (last, h_last) = out["every_epoch"], out["last_epoch"]
+    assert all(torch.equal(every["state_dict"][k], last["state_dict"][k]) for k in every["state_dict"])
+    assert h_every["valid_loss"].notna().all() and len(h_last) == 3
+    assert h_last["valid_loss"].isna().tolist() == [True, True, False]
+    assert last["metrics"]["valid_loss"] == pytest.approx(every["metrics"]["valid_loss"])
+    spec = json.loads((tmp_path / "last_epoch" / "t" / "spec.json").read_text())
+    assert spec["table_validation"] == "last_epoch"
+    with pytest.raises(ValueError, match="table_validation"):
+        p.replace(table_validation="sometimes")

@@ -206,6 +206,9 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         spec["augment"] = True
     if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
         spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
+    last_epoch_validation = budget == "table" and profile.table_validation == "last_epoch"
+    if last_epoch_validation:  # recorded only when on, so every-epoch caches stay valid
+        spec["table_validation"] = "last_epoch"
     if stage == "restorer" and train_profile.classifier_pretrain:
         spec["classifier_pretrain"] = dict(train_profile.classifier_pretrain)
     ckdir = Path(profile.checkpoints_dir) / key
@@ -229,7 +232,8 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     schedule = dict(schedule)
     learn = make_learner(model_name, dls, profile=train_profile, model_cfg=model_cfg, loss_cfg=loss_cfg,
                          stage=stage, ckpt_dir=ckdir, quiet=True, init_from=init_from,
-                         disturbance_cfg=disturbance_cfg, patience=schedule.pop("patience", None))
+                         disturbance_cfg=disturbance_cfg, patience=schedule.pop("patience", None),
+                         validate_last_epoch_only=last_epoch_validation)
     fit(learn, **schedule)
     if not final.is_file() and (rank_distrib() == 0 or not learn.fit_completed):
         raise RuntimeError(f"train_or_load({key!r}): training did not finish ({final} missing); "

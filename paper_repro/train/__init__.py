@@ -9,7 +9,7 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("AutocastCallback", "ChannelsLastCallback", "CheckpointResumeCallback",
-                     "ClassifierPretrainCallback", "DisturbanceCallback", "EMACallback", "EpochLogCallback", "KeepBestCallback", "LossPartsCallback", "PixelMetric", "PSNRMetric", "SeedCallback", "ValuePriorCallback",
+                     "ClassifierPretrainCallback", "DisturbanceCallback", "EMACallback", "EpochLogCallback", "KeepBestCallback", "LastEpochValidationCallback", "LossPartsCallback", "PixelMetric", "PSNRMetric", "SeedCallback", "ValuePriorCallback",
                      "derive_seed", "get_rng_state", "resample_views", "reseed_loader", "seed_everything", "set_rng_state"),
                     ".callbacks"),
     **dict.fromkeys(("MASK_STAGES", "STAGES", "DictLoss", "ResumableLearner", "fit", "make_learner",

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.torch_core import get_model, rank_distrib
@@ -129,7 +129,9 @@ def _reseed_dataset(ds, seed: int) -> None:
 
 
 class SeedCallback(Callback):
-    """Seed everything at fit start; re-seed each epoch's train / valid loader from ``(seed, epoch)``."""
+    """Seed everything at fit start; re-seed each epoch's train / valid loader from ``(seed, epoch)``. A
+    validation pass leaves the global random streams as it found them (restored in ``after_validate``), so
+    the training stream, and the trained weights, do not depend on whether or how often a fit validates."""
 
     order = -20
 
@@ -143,7 +145,13 @@ class SeedCallback(Callback):
         reseed_loader(self.learn.dl, derive_seed(self.seed, self.epoch, 0))
 
     def before_validate(self):
+        self._training_rng = get_rng_state()
         reseed_loader(self.learn.dl, derive_seed(self.seed, self.epoch, 1))
+
+    def after_validate(self):
+        state, self._training_rng = getattr(self, "_training_rng", None), None
+        if state is not None:
+            set_rng_state(state)
 
 
 # ------------------------------------------------------------------------------------ precision / layout
@@ -423,6 +431,19 @@ class ClassifierPretrainCallback(Callback):
             print(f"disturbance classifier: {self.steps} steps, loss {np.mean(self.history[:k]):.4f} -> "
                   f"{np.mean(self.history[-k:]):.4f} ({time.perf_counter() - t0:.0f}s)", flush=True)
         return self.history
+
+
+class LastEpochValidationCallback(Callback):
+    """Skip the validation pass of every epoch but the last (fastai's ``CancelValidException``): the epoch's
+    validation loss is then ``None`` and its metrics NaN in the recorder and ``history.csv``. Runs after the
+    Recorder has reset its validation metrics and after any weight swap (EMA), whose ``after_validate`` still
+    runs. For fits whose per-epoch validation record nothing reads (the comparison tables' budget)."""
+
+    order = 52
+
+    def before_validate(self):
+        if self.epoch + 1 < self.n_epoch:
+            raise CancelValidException()
 
 
 class KeepBestCallback(TrackerCallback):

@@ -33,7 +33,7 @@ from fastai.learner import Learner
 from fastai.torch_core import default_device, get_model, num_distrib, rank_distrib
 
 from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, ClassifierPretrainCallback,
-                        DisturbanceCallback, EMACallback, EpochLogCallback, KeepBestCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
+                        DisturbanceCallback, EMACallback, EpochLogCallback, KeepBestCallback, LastEpochValidationCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
                         ValuePriorCallback, resolve_precision, seed_everything, set_rng_state, to_fp32)
 
 FINAL_FORMAT = "paper_repro.final/1"
@@ -176,7 +176,7 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
                  channels_last: bool | None = None, seed: int | None = None, metrics=True, quiet: bool = False,
                  checkpoint_every: int | None = None, resume: bool = True, init_from=None, opt_func=None,
                  wd: float | None = None, cbs=None, disturbance_cfg: dict | None = None,
-                 patience: int | None = None) -> ResumableLearner:
+                 patience: int | None = None, validate_last_epoch_only: bool = False) -> ResumableLearner:
     """A fastai Learner for ``model_name`` at ``stage`` (see the module docstring).
 
     ``profile`` (name or :class:`~paper_repro.profiles.Profile`) supplies defaults: model configuration
@@ -194,7 +194,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     :func:`paper_repro.perturb.random_disturbance`: the restorer stage's inputs; for a detector or
     finetune stage, given (even ``{}``), it disturbs the training images as an augmentation. ``patience``
     (restorer stage): stop after that many epochs in a row without a better validation PSNR and end with the
-    best epoch's weights (:class:`KeepBestCallback`); ``None`` trains every step.
+    best epoch's weights (:class:`KeepBestCallback`); ``None`` trains every step. ``validate_last_epoch_only``:
+    no validation pass before the last epoch's (:class:`LastEpochValidationCallback`).
     """
     from .. import profiles as _profiles
     from ..losses import loss_for
@@ -261,6 +262,8 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
                                                   resume=resume))
     if prof is not None and prof.ema is not None and stage != "restorer":
         callbacks.append(EMACallback(prof.ema))
+    if validate_last_epoch_only:
+        callbacks.append(LastEpochValidationCallback())
     if quiet:
         callbacks.append(EpochLogCallback())
     callbacks += list(cbs or [])
