@@ -55,7 +55,9 @@ def _json_safe(v):
 
 
 def _load_checkpoint(path, what: str = "checkpoint"):
-    from .train import load_model
+    """A ``final.pt`` given on the command line -> the model (:func:`paper_repro.models.load`), or a one-line
+    error."""
+    from .models import load
 
     if path is None:
         return None
@@ -63,7 +65,7 @@ def _load_checkpoint(path, what: str = "checkpoint"):
     if not p.is_file():
         raise CliError(f"{what} {p}: file not found")
     try:
-        return load_model(p)
+        return load(p)
     except (ValueError, KeyError, RuntimeError, TypeError) as e:
         raise CliError(f"{what} {p}: cannot load ({e})") from None
 

@@ -14,7 +14,8 @@ import pandas as pd
 
 from .. import perturb as P
 from .. import profiles as _profiles
-from .runs import _instantiate, _model_ref, load
+from ..models import load as load_model
+from .runs import load
 from .splits import _NOT_BENCHMARKS, _cap, _photos_synthetic, _strata, datasets_for
 from .tables import METHODS
 
@@ -34,10 +35,8 @@ def examples(profile, n: int = 3, perturbation: tuple[str, float | None] = ("bri
     name = dataset or next(iter(evals))
     df = evals[name]
     df = df[df["label"].astype(int) == 1].head(n)
-    det_path, _ = _model_ref(profile, detector)
-    res_path, _ = _model_ref(profile, restorer)
-    det = _instantiate(det_path)
-    res = _instantiate(res_path) if res_path is not None else None
+    det = load_model(detector, profile)
+    res = load_model(restorer, profile) if restorer is not None else None
     ds = TamperDataset(df, size=profile.size, policy="resize")
     rows = []
     for i in range(len(ds)):

@@ -30,7 +30,8 @@ class Run:
     models, :attr:`Profile.main_budget <paper_repro.profiles.Profile>`); ``seed``: a training seed other than
     the profile's (weights' initialisation and batch order; the split and the data stay the profile's);
     ``augment``: disturb the detector's training images with brightness / contrast (``True``, the restorer's
-    training distribution), never (``False``) or as the profile says (``None``)."""
+    training distribution), never (``False``) or as the profile says (``None``); ``compare``: a row of the
+    method comparison (:data:`paper_repro.experiments.tables.METHODS`), beside ReConWave-Net."""
 
     model: str
     stage: str
@@ -41,6 +42,7 @@ class Run:
     budget: str = "table"
     seed: int | None = None
     augment: bool | None = None
+    compare: bool = False
 
 
 #: Every model the notebooks train, by key (= its folder under ``profile.checkpoints_dir``). ``reconwave`` and
@@ -77,10 +79,11 @@ RUNS: dict[str, Run] = {
     "restorer-vit": Run("restorer", "restorer", {"attention": "vit"}, label="restorer (ViT)"),
     "restorer-deformable": Run("restorer", "restorer", {"attention": "deformable"}, label="restorer (deformable)"),
     "restorer-l1": Run("restorer", "restorer", loss_cfg={"forensic": False}, label="restorer (plain L1 loss)"),
-    "lpclnet": Run("lpclnet", "detector", label="LPCLNet"),
-    "ncl": Run("ncl", "detector", label="NCL"),
+    "lpclnet": Run("lpclnet", "detector", label="LPCLNet", compare=True),
+    "ncl": Run("ncl", "detector", label="NCL", compare=True),
     "mpc-pretrain": Run("mpc", "pretrain", label="MPC stage 1 (pixel-contrastive pretraining)"),
-    "mpc": Run("mpc-finetune", "finetune", init_from="mpc-pretrain", label="MPC stage 2 (frozen backbone + head)"),
+    "mpc": Run("mpc-finetune", "finetune", init_from="mpc-pretrain", label="MPC stage 2 (frozen backbone + head)",
+               compare=True),
 }
 
 
@@ -278,10 +281,10 @@ def run_budget(profile, key: str) -> dict:
 
 
 def load(profile, key: str, device="cpu"):
-    """The trained model of run ``key`` (eval mode); see :func:`checkpoint`."""
-    from ..train import load_model
+    """The trained model of run ``key`` (eval mode); see :func:`checkpoint` and :func:`paper_repro.models.load`."""
+    from ..models import load as load_model
 
-    return load_model(checkpoint(profile, key), device=device)
+    return load_model(key, profile, device=device)
 
 
 def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -294,27 +297,27 @@ def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return batches, epochs
 
 
-def _model_ref(profile, key):
-    """A run key -> (checkpoint path, cache identity); a registered model name (``restore-none``,
-    ``restore-classical``) or ``None`` passes through."""
+def model_ref(profile, key):
+    """A run key -> ``(checkpoint path, cache identity)``; a registered model name (``restore-none``,
+    ``restore-oracle``, ...) -> ``(name, name)``; ``None`` -> ``(None, None)``. The identity (a hash of the run's
+    spec) keys the evaluation caches, so a retrained run is never read from an old cache."""
     if key is None:
         return None, None
     if key in RUNS:
         path = checkpoint(profile, key)
         return str(path), _hash(json.loads((path.parent / "spec.json").read_text()))
-    from ..evaluate import ORACLES
-    from ..models import available
+    from ..models import MODELS
 
-    if key in available() or key in ORACLES:
+    if key in MODELS:
         return key, key
     raise KeyError(f"unknown model {key!r}: not a run ({', '.join(RUNS)}) nor a registered model")
 
 
-def _instantiate(ref):
-    """A ``final.pt`` path or a registered model name -> the model on CPU in eval mode."""
-    from ..models import available, create
-    from ..train import load_model
-
-    if isinstance(ref, str) and ref in available() and not os.path.isfile(ref):
-        return create(ref).eval()
-    return load_model(ref)
+def resolve_run_key(ref: str, profile):
+    """The ``"run key"`` kind of :data:`paper_repro.models.REFERENCE_KINDS`: a key of :data:`RUNS` -> its
+    ``final.pt`` (trained on ``profile`` if needed); anything else -> ``None``."""
+    if ref not in RUNS:
+        return None
+    if profile is None:
+        raise ValueError(f"{ref!r} is a run key: loading it needs a profile (models.load(ref, profile))")
+    return checkpoint(profile, ref)

@@ -19,7 +19,7 @@ from .. import paper as _paper
 from .. import perturb as P
 from .. import profiles as _profiles
 from .identity import _fingerprint, _hash
-from .runs import _model_ref
+from .runs import model_ref
 from .splits import datasets_for
 
 
@@ -89,8 +89,8 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
     profile = _profiles.get(profile)
     _, _, evals = datasets_for(profile)
     names = list(evals) if datasets is None else list(datasets)
-    det_path, det_id = _model_ref(profile, detector)
-    res_path, res_id = _model_ref(profile, restorer)
+    det_path, det_id = model_ref(profile, detector)
+    res_path, res_id = model_ref(profile, restorer)
     method = method or (detector if restorer is None else f"{detector}+{restorer}")
     full = _grid(profile)
     grid = full if grid is None else [(p, None if lv is None else float(lv)) for p, lv in grid]
@@ -152,7 +152,7 @@ def decision_threshold(profile, detector: str) -> tuple[float, pd.DataFrame]:
     candidates = [float(t) for t in profile.decision_thresholds]
     _, valid, _ = datasets_for(profile)
     valid = valid[valid["label"].astype(int) == 1]
-    det_path, det_id = _model_ref(profile, detector)
+    det_path, det_id = model_ref(profile, detector)
     what = {"kind": "threshold", "det": det_id, "data": _fingerprint(valid), "candidates": candidates,
             **_evaluation_key(profile)}
     r = _cached(profile, what, lambda: evaluate(det_path, valid, progress=False, seed=profile.seed, auc=False,
@@ -236,7 +236,7 @@ def _restoration_scores(profile, restorer: str, grid, teacher: str | None = None
 
     profile = _profiles.get(profile)
     _, _, evals = datasets_for(profile)
-    path, rid = _model_ref(profile, restorer)
+    path, rid = model_ref(profile, restorer)
     out = []
     for name, df in evals.items():
         what = {"kind": "restoration", "res": rid, "data": _fingerprint(df), "grid": grid,

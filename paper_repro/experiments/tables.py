@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
@@ -19,7 +20,8 @@ from .. import profiles as _profiles
 from .identity import _fingerprint
 from .intervals import RESTORATION_COLUMNS, add_intervals
 from .paper_view import _attach_paper, _order
-from .runs import SEED_RUNS, _instantiate, _model_ref, run_budget
+from ..models import load as load_model
+from .runs import RUNS, SEED_RUNS, model_ref, run_budget
 from .splits import datasets_for, photos_ood
 from .sweeps import (_cached, _evaluation_key, _evaluation_settings, _grid, _paper_grid, _restoration_scores,
                      _tidy_restoration, ablation_grid, decision_threshold, restoration_per_image, sweep_results,
@@ -302,11 +304,11 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
 
     profile = _profiles.get(profile)
     _, _, evals = datasets_for(profile)
-    path, rid = _model_ref(profile, restorer)
+    path, rid = model_ref(profile, restorer)
     grid = _grid(profile)
 
     def compute():
-        model = _instantiate(path)
+        model = load_model(path)
         rows = []
         for name, df in evals.items():
             ds = TamperDataset(df, size=profile.size, policy="resize")
@@ -501,15 +503,37 @@ def table8_forensic_loss(profile) -> pd.DataFrame:
                               "table8", "loss")
 
 
-#: The four methods of the comparison, all at the table budget: name -> (detector run, restorer run or None).
-#: ReConWave-Net is its restorer and detector (the restorer trains its own table budget on top); MPC's head
-#: trains on a backbone pretrained for ``pretrain`` steps (``mpc-pretrain``).
+class ComparedMethods(Mapping):
+    """The methods of the comparison, all at the table budget: name -> (detector run, restorer run or None).
+    ReConWave-Net is its restorer and detector (the restorer trains its own table budget on top), then every
+    run of :data:`~paper_repro.experiments.runs.RUNS` marked ``compare=True``, in that order (LPCLNet, NCL,
+    MPC: its head trains on the backbone of its ``init_from`` run, ``mpc-pretrain``). Read afresh at every
+    access, so a run added to ``RUNS`` joins the comparison."""
+
+    def _methods(self) -> dict[str, tuple[str, str | None]]:
+        return {RECONWAVE_METHOD: (TABLE_DETECTOR, TABLE_RESTORER),
+                **{k: (k, None) for k, r in RUNS.items() if r.compare}}
+
+    def __getitem__(self, name):
+        return self._methods()[name]
+
+    def __iter__(self):
+        return iter(self._methods())
+
+    def __len__(self):
+        return len(self._methods())
+
+
 RECONWAVE_METHOD = f"{TABLE_DETECTOR}+{TABLE_RESTORER}"
-METHODS: dict[str, tuple[str, str | None]] = {RECONWAVE_METHOD: (TABLE_DETECTOR, TABLE_RESTORER),
-                                              "lpclnet": ("lpclnet", None), "ncl": ("ncl", None),
-                                              "mpc": ("mpc", None)}
-#: What each method trains besides its detector (the ``extra_steps`` column of the comparison).
-_EXTRA_RUNS = {RECONWAVE_METHOD: TABLE_RESTORER, "mpc": "mpc-pretrain"}
+METHODS = ComparedMethods()
+
+
+def extra_run(method: str) -> str | None:
+    """What ``method`` trains besides its detector (the ``extra_steps`` column of the comparison):
+    ReConWave-Net's restorer, a compared run's ``init_from`` (MPC's pretraining), else nothing."""
+    if method == RECONWAVE_METHOD:
+        return TABLE_RESTORER
+    return RUNS[method].init_from if method in RUNS else None
 
 
 def method_sweeps(profile, methods: dict[str, tuple[str, str | None]] | None = None,
@@ -546,7 +570,7 @@ def operating_points(results: pd.DataFrame, perturbation: str = "clean") -> pd.D
     return out.reset_index()
 
 
-def method_comparison(profile) -> pd.DataFrame:
+def method_comparison(profile, methods: Sequence[str] | None = None) -> pd.DataFrame:
     """ReConWave-Net (restorer + detector), LPCLNet, NCL and MPC (stage-1 pretraining, then the stage-2
     head on the frozen backbone), trained on the same split at the table budget with the same class weighting
     and evaluated at the same columns, F1 / IoU at each method's validation-chosen pixel threshold (column
@@ -554,15 +578,18 @@ def method_comparison(profile) -> pd.DataFrame:
     (``reconwave-table+restorer-table``). ``steps`` counts the
     detector's (or MPC head's) optimiser steps, ``extra_steps`` what the method trains besides (ReConWave-Net's
     restorer, MPC's pretraining). ``paper`` holds the papers' headline numbers where dataset / condition match
-    (LPCLNet's clean CASIA v1 F1, ...)."""
+    (LPCLNet's clean CASIA v1 F1, ...). ``methods``: names of :data:`METHODS` to compare with ReConWave-Net
+    (default: all of them); the all-tampered reference is always a row."""
     profile = _profiles.get(profile)
-    res = method_sweeps(profile)
+    names = list(METHODS) if methods is None else [RECONWAVE_METHOD, *[m for m in methods if m != RECONWAVE_METHOD]]
+    res = method_sweeps(profile, {**{m: METHODS[m] for m in names}, REFERENCE: (REFERENCE, None)})
     parts = []
     for m, g in res.groupby("method", sort=False):
         t = tidy_sweep(g)
         det = METHODS.get(m, (None,))[0]
         t = _budget(profile, t, det)
-        t["extra_steps"] = run_budget(profile, _EXTRA_RUNS[m])["steps"] if m in _EXTRA_RUNS else 0
+        extra = extra_run(m)
+        t["extra_steps"] = run_budget(profile, extra)["steps"] if extra else 0
         t["threshold"] = float(g["threshold"].iloc[0])
         parts.append(t)
     out = pd.concat(parts, ignore_index=True)
@@ -603,7 +630,7 @@ def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = 
     root = profile.resolved_data_root()
     if name != "synthetic" and root is not None and (Path(root) / "photos").is_dir():
         sets["photos-ood"] = photos_ood(root, profile.name)
-    det_path, det_id = _model_ref(profile, detector)
+    det_path, det_id = model_ref(profile, detector)
     rows = []
     for dname, df in sets.items():
         df = df[df["label"].astype(int) == 1].reset_index(drop=True)

@@ -43,7 +43,7 @@ MASK_STAGES = ("detector", "finetune")
 STAGE_OF_MODEL = {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}
 RESTORER_EXTRAS = ("clean", "disturbance", "strength")
 # model_cfg keys that point at other files / tensors and are not part of the architecture
-from .checkpoints import _NON_ARCH_KEYS, load_model, read_checkpoint  # noqa: F401,E402 - re-exported
+from .checkpoints import NON_ARCH_KEYS, load_model, read_checkpoint  # noqa: F401,E402 - re-exported
 
 
 class DictLoss(nn.Module):
@@ -273,7 +273,7 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     if quiet:
         learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
     learn.model_name, learn.stage, learn.seed, learn.profile = model_name, stage, seed, prof
-    learn.model_cfg = {k: v for k, v in cfg.items() if k not in _NON_ARCH_KEYS}
+    learn.model_cfg = {k: v for k, v in cfg.items() if k not in NON_ARCH_KEYS}
     learn.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
     learn.precision = resolved
     return learn
