@@ -167,10 +167,9 @@ def _read_status(path: Path, profile: str) -> dict:
 
 
 def _write_status(path: Path, status: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(status, indent=2))
-    os.replace(tmp, path)
+    from .files import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(status, indent=2)))
 
 
 def cmd_reproduce(args) -> int:

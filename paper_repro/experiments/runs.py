@@ -173,12 +173,13 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     (see :func:`training_history`), the number of optimiser steps to ``budget.json``.
     """
     from ..data import make_dataloaders
+    from ..models import stage_of
     from ..train import MASK_STAGES, STAGES, fit, make_learner
 
     profile = _profiles.get(profile)
     if not key or "/" in key or key.startswith("."):
         raise ValueError(f"train_or_load: key must be a plain folder name, got {key!r}")
-    stage = stage or {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}.get(model_name, "detector")
+    stage = stage or stage_of(model_name)
     if stage not in STAGES:
         raise ValueError(f"train_or_load: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     train_df, valid_df = data if data is not None else datasets_for(profile)[:2]

@@ -9,7 +9,6 @@ computed and cached the same way.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +17,7 @@ import pandas as pd
 from .. import paper as _paper
 from .. import perturb as P
 from .. import profiles as _profiles
+from ..files import atomic_write
 from .identity import _fingerprint, _hash
 from .runs import model_ref
 from .splits import datasets_for
@@ -30,17 +30,13 @@ def _cache_path(profile, what: dict) -> Path:
 
 def _cached(profile, what: dict, compute) -> pd.DataFrame:
     path = _cache_path(profile, what)
-    folder = path.parent
     if path.is_file():
         try:
             return pd.read_pickle(path)
         except Exception:  # noqa: BLE001 - a broken cache file is recomputed
             path.unlink()
     df = compute()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    df.to_pickle(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, df.to_pickle)
     return df
 
 

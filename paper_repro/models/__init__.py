@@ -13,7 +13,7 @@ Contract (all models):
 Use ``create(name, **cfg)`` and ``available()``; :func:`load` is the one door from a reference (a model, a
 ``final.pt`` path, a model name or a run key) to a model in eval mode.
 """
-from .registry import MODELS, available, create, register  # noqa: F401
+from .registry import MODELS, available, create, register, stage_of  # noqa: F401
 from .loading import (REFERENCE_KINDS, UnknownModelError, load, load_checkpoint, read_checkpoint,  # noqa: F401
                       resolve)
 

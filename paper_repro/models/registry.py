@@ -14,7 +14,8 @@ MODELS = Registry("model")
 
 
 def register(name: str, **meta):
-    """Decorator: register ``fn(**cfg) -> nn.Module`` under ``name`` (a name registered twice is an error)."""
+    """Decorator: register ``fn(**cfg) -> nn.Module`` under ``name`` (a name registered twice is an error).
+    ``stage="..."``: the training stage the model trains in (:func:`stage_of`; default ``"detector"``)."""
 
     def deco(fn):
         MODELS.register(name, fn, **meta)
@@ -27,6 +28,12 @@ def register(name: str, **meta):
 def available() -> list[str]:
     """Names of all registered models, sorted."""
     return sorted(MODELS)
+
+
+def stage_of(name: str) -> str:
+    """The training stage model ``name`` trains in: ``restorer``, ``pretrain`` (MPC stage 1), ``finetune``
+    (MPC stage 2) or ``detector`` (every other), as its registration says."""
+    return MODELS.meta(name).get("stage", "detector")
 
 
 def create(name: str, **cfg) -> nn.Module:

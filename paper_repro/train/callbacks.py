@@ -42,6 +42,8 @@ from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.torch_core import get_model, rank_distrib
 
+from ..files import atomic_write
+
 RESUME_FORMAT = "paper_repro.resume/1"
 
 
@@ -365,10 +367,8 @@ class ClassifierPretrainCallback(Callback):
             else:
                 self.pretrain(classifier, dataset)
                 if path is not None and rank_distrib() == 0:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                    torch.save({"state": classifier.state_dict(), "history": self.history}, tmp)
-                    os.replace(tmp, path)
+                    state = {"state": classifier.state_dict(), "history": self.history}
+                    atomic_write(path, lambda tmp: torch.save(state, tmp))
         if self.freeze and hasattr(self.learn.model, "freeze_classifier"):
             self.learn.model.freeze_classifier()
 
@@ -606,13 +606,14 @@ class LossPartsCallback(Callback):
         if not rows:
             return
         cols = list(dict.fromkeys(k for r in rows for k in r))
-        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.csv_path.with_suffix(self.csv_path.suffix + ".tmp")
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=cols)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, self.csv_path)
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=cols)
+                w.writeheader()
+                w.writerows(rows)
+
+        atomic_write(self.csv_path, write)
 
     # resume support (see CheckpointResumeCallback): the history and this epoch's training sums
     def get_state(self):
@@ -745,15 +746,7 @@ class PSNRMetric(_PerImageMean):
 # ---------------------------------------------------------------------------------- checkpoint / resume
 def atomic_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` to ``path.tmp`` then ``os.replace`` -> a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
     return path
 
 

@@ -37,10 +37,9 @@ from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResume
                         ValuePriorCallback, resolve_precision, seed_everything, set_rng_state, to_fp32)
 
 FINAL_FORMAT = "paper_repro.final/1"
-STAGES = ("restorer", "detector", "pretrain", "finetune")
+from ..profiles import STAGES  # noqa: E402 - the one list of training stages
 #: Stages trained on masks: they take ``authentic_fraction`` and the optional disturbance augmentation.
 MASK_STAGES = ("detector", "finetune")
-STAGE_OF_MODEL = {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}
 RESTORER_EXTRAS = ("clean", "disturbance", "strength")
 # model_cfg keys that point at other files / tensors and are not part of the architecture
 from .checkpoints import NON_ARCH_KEYS, load_model, read_checkpoint  # noqa: F401,E402 - re-exported
@@ -199,7 +198,7 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     """
     from .. import profiles as _profiles
     from ..losses import loss_for
-    from ..models import create
+    from ..models import create, stage_of
 
     prof = _profiles.get(profile) if profile is not None else None
     seed = int(seed if seed is not None else (prof.seed if prof else 0))
@@ -211,7 +210,7 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         opt_func = _named_opt_func(prof.optimizer if prof else "adam")
     if checkpoint_every is None and prof is not None:
         checkpoint_every = prof.checkpoint_every
-    stage = stage or STAGE_OF_MODEL.get(model_name, "detector")
+    stage = stage or stage_of(model_name)
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
