@@ -184,3 +184,14 @@ def test_a_detector_added_from_outside_runs_through_the_method_comparison(tmp_pa
     finally:
         MODELS.unregister("toy-detector")
         LOSSES.unregister("toy-detector")
+
+
+def test_training_stages_are_registered_objects_matching_the_profiles_list():
+    from paper_repro.train import MASK_STAGES, make_learner
+    from paper_repro.train.stages import STAGES as TRAINING_STAGES
+
+    assert tuple(TRAINING_STAGES) == profiles.STAGES and MASK_STAGES == ("detector", "finetune")
+    assert TRAINING_STAGES["restorer"].loss_extras == ("clean", "disturbance", "strength")
+    assert not TRAINING_STAGES["restorer"].ema and TRAINING_STAGES["detector"].ema
+    with pytest.raises(ValueError, match="unknown stage 'nope'"):
+        make_learner("reconwave", None, profile="smoke", stage="nope")

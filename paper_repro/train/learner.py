@@ -32,15 +32,14 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.torch_core import default_device, get_model, num_distrib, rank_distrib
 
-from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, ClassifierPretrainCallback,
-                        DisturbanceCallback, EMACallback, EpochLogCallback, KeepBestCallback, LastEpochValidationCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
-                        ValuePriorCallback, resolve_precision, seed_everything, set_rng_state, to_fp32)
+from ..profiles import STAGES
+from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, EMACallback,
+                        EpochLogCallback, LastEpochValidationCallback, LossPartsCallback, SeedCallback, atomic_save,
+                        resolve_precision, seed_everything, set_rng_state, to_fp32)
+from .stages import MASK_STAGES, StageContext  # noqa: F401 - MASK_STAGES re-exported
+from .stages import STAGES as TRAINING_STAGES
 
 FINAL_FORMAT = "paper_repro.final/1"
-from ..profiles import STAGES  # noqa: E402 - the one list of training stages
-#: Stages trained on masks: they take ``authentic_fraction`` and the optional disturbance augmentation.
-MASK_STAGES = ("detector", "finetune")
-RESTORER_EXTRAS = ("clean", "disturbance", "strength")
 # model_cfg keys that point at other files / tensors and are not part of the architecture
 from .checkpoints import NON_ARCH_KEYS, load_model, read_checkpoint  # noqa: F401,E402 - re-exported
 
@@ -213,23 +212,17 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     stage = stage or stage_of(model_name)
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    spec = TRAINING_STAGES[stage]
 
     cfg = prof.model_cfg(model_name) if prof else {}
     cfg.update(model_cfg or {})
     seed_everything(seed)  # deterministic initial weights
     model = create(model_name, **cfg)
-    if init_from is not None:
-        sd = _state_dict_from(init_from)
-        if stage == "finetune" and hasattr(model, "load_backbone"):
-            model.load_backbone(sd)
-        else:
-            model.load_state_dict(sd)
-    if stage == "finetune" and hasattr(model, "freeze_backbone") and not getattr(model, "backbone_frozen", False):
-        model.freeze_backbone()
+    spec.prepare(model, _state_dict_from(init_from) if init_from is not None else None)
 
-    loss = DictLoss(loss_for(model_name, **(loss_cfg or {})), RESTORER_EXTRAS if stage == "restorer" else ())
+    loss = DictLoss(loss_for(model_name, **(loss_cfg or {})), spec.loss_extras)
     if metrics is True:
-        metrics = {"restorer": [PSNRMetric()], "pretrain": []}.get(stage, [PixelMetric("f1"), PixelMetric("iou")])
+        metrics = spec.metrics()
     elif not metrics:
         metrics = []
 
@@ -244,22 +237,12 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         callbacks.append(MixedPrecision("fp16"))
     if channels_last:
         callbacks.append(ChannelsLastCallback())
-    if stage == "restorer":
-        callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
-        if patience is not None:
-            callbacks.append(KeepBestCallback("psnr", patience=int(patience)))
-        callbacks.append(ValuePriorCallback(seed))  # a no-op unless the restorer fills clipped pixels from a prior
-        if prof is not None and prof.classifier_pretrain:
-            # restorers trained beside each other share a pretrained classifier (same inputs, same weights)
-            shared = Path(ckpt_dir).parent / "_classifiers" if ckpt_dir is not None else None
-            callbacks.append(ClassifierPretrainCallback(seed, **prof.classifier_pretrain, progress=not quiet,
-                                                        disturbance_kwargs=disturbance_cfg, cache_dir=shared))
-    elif disturbance_cfg is not None and stage in MASK_STAGES:
-        callbacks.append(DisturbanceCallback(seed, augment_only=True, **disturbance_cfg))
+    callbacks += spec.callbacks(StageContext(seed, prof, disturbance_cfg, patience,
+                                             Path(ckpt_dir) if ckpt_dir is not None else None, quiet))
     if ckpt_dir is not None:
         callbacks.append(CheckpointResumeCallback(ckpt_dir, every=int(checkpoint_every) if checkpoint_every else "epoch",
                                                   resume=resume))
-    if prof is not None and prof.ema is not None and stage != "restorer":
+    if prof is not None and prof.ema is not None and spec.ema:
         callbacks.append(EMACallback(prof.ema))
     if validate_last_epoch_only:
         callbacks.append(LastEpochValidationCallback())
