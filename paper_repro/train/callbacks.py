@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
+from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.torch_core import get_model, rank_distrib
@@ -294,7 +295,7 @@ class ValuePriorCallback(Callback):
 
     def before_fit(self):
         model = self.learn.model
-        if not getattr(model, "prior_fill", False) or any(getattr(cb, "resumed_from", None) for cb in self.learn.cbs):
+        if not getattr(model, "prior_fill", False) or getattr(self.learn, "resumed_from", None):
             return
         model.set_value_prior(self.histogram(self.learn.dls.train.dataset))
 
@@ -351,7 +352,7 @@ class ClassifierPretrainCallback(Callback):
         self.history: list[float] = []
 
     def before_fit(self):
-        resumed = any(getattr(cb, "resumed_from", None) for cb in self.learn.cbs)
+        resumed = getattr(self.learn, "resumed_from", None)
         classifier = getattr(self.learn.model, "classifier", None)
         if classifier is None or not self.steps:
             return
@@ -842,7 +843,7 @@ class CheckpointResumeCallback(Callback):
             }
             if hasattr(rec, "hps"):
                 state["recorder"]["hps"] = _plain(rec.hps)
-        sched = [cb for cb in learn.cbs if type(cb).__name__ == "ParamScheduler"]
+        sched = [cb for cb in learn.cbs if isinstance(cb, ParamScheduler)]
         if sched and hasattr(sched[0], "hps"):
             state["hps"] = _plain(sched[0].hps)
         return state
@@ -871,7 +872,7 @@ class CheckpointResumeCallback(Callback):
             raise TypeError("CheckpointResumeCallback needs a paper_repro.train.ResumableLearner (make_learner builds one)")
         self._active, self._in_batch, self._saved_epoch = True, False, -1
         self._done, self._trained, self._last = 0, False, None
-        self.learn.resume_epoch, self.learn._resume = 0, None
+        self.learn.resume_epoch, self.learn.resume_point, self.learn.resumed_from = 0, None, None
         if not (self.resume and self.path.exists()):
             return
         st = self.load_state()
@@ -898,7 +899,7 @@ class CheckpointResumeCallback(Callback):
                 learn.final_record = rec.values[-1].copy()
         if "hps" in st:
             for cb in learn.cbs:
-                if type(cb).__name__ == "ParamScheduler":
+                if isinstance(cb, ParamScheduler):
                     cb.hps = {k: list(v) for k, v in st["hps"].items()}
         cbs = self._stateful_cbs()
         for k, s in st.get("cb_states", {}).items():
@@ -906,10 +907,10 @@ class CheckpointResumeCallback(Callback):
                 cbs[k].set_state(s)
         learn.train_iter = st["train_iter"]
         learn.resume_epoch = st["epoch"]
-        learn._resume = {"epoch": st["epoch"], "skip": st["batches_done"], "pct_train": st["pct_train"],
-                         "train_iter": st["train_iter"], "rng": st["rng"]}
+        learn.resume_point = {"epoch": st["epoch"], "skip": st["batches_done"], "pct_train": st["pct_train"],
+                              "train_iter": st["train_iter"], "rng": st["rng"]}
         self._saved_epoch = st["epoch"] - 1 if st["batches_done"] == 0 else -1
-        self.resumed_from = (st["epoch"], st["batches_done"])
+        self.resumed_from = learn.resumed_from = (st["epoch"], st["batches_done"])
         if self.verbose and rank_distrib() == 0:
             where = (f"epoch {st['epoch'] + 1}, batch {st['batches_done']}" if st["batches_done"]
                      else f"the start of epoch {st['epoch'] + 1}")
@@ -920,7 +921,7 @@ class CheckpointResumeCallback(Callback):
 
     def before_epoch(self):
         self._done, self._trained = 0, False
-        res = getattr(self.learn, "_resume", None)
+        res = getattr(self.learn, "resume_point", None)
         if res is not None and res["epoch"] == self.epoch:
             self._done = res["skip"]
 
