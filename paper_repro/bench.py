@@ -177,7 +177,7 @@ def settings_for(profile: str, quick: bool = False) -> BenchSettings:
 
 
 # ------------------------------------------------------------------------------------- environment
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -200,10 +200,10 @@ def _version(mod: str) -> str:
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:
     """Device, thread count, library versions and CPU model stamped on every record."""
     device = torch.device(device) if device is not None else _default_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     return {"device": device.type, "device_name": name, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "fastai": _version("fastai"), "timm": _version("timm"),
-            "python": platform.python_version(), "cpu": _cpu_model()}
+            "python": platform.python_version(), "cpu": cpu_model()}
 
 
 def _default_device() -> torch.device:

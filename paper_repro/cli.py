@@ -107,7 +107,7 @@ def execution_environment(profile) -> dict:
     import torch
 
     from . import profiles
-    from .reference import _cpu_model
+    from .reference import cpu_model
     from .train.precision import resolve_precision
 
     prof = profiles.get(profile)
@@ -116,7 +116,7 @@ def execution_environment(profile) -> dict:
             "precision_setting": prof.precision, "channels_last": bool(prof.channels_last),
             "torch": torch.__version__, "cuda": torch.version.cuda,
             "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
-            "cpu": _cpu_model(), "threads": torch.get_num_threads()}
+            "cpu": cpu_model(), "threads": torch.get_num_threads()}
 
 
 def _stamp_environment(path: Path, env: dict) -> None:

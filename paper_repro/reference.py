@@ -74,7 +74,7 @@ def _version(module: str) -> str:
         return "not installed"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -130,7 +130,7 @@ def run_manifest(profile, status: dict | None = None, project: Path | None = Non
         "torch": torch.__version__,
         "fastai": _version("fastai"),
         "timm": _version("timm"),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "environment": (status or {}).get("environment"),
@@ -150,7 +150,7 @@ def provenance(project: Path | None = None) -> dict[str, str]:
 
     root = source_root() or (Path(project) if project else Path.cwd())
     return {"commit": git_commit(root), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "cpu": _cpu_model()}
+            "cpu": cpu_model()}
 
 
 def benchmark_hashes(project: Path | None = None) -> dict[str, str]:
@@ -348,7 +348,7 @@ def run_manifest_light(prof, project: Path) -> dict:
     import torch
 
     return {"commit": git_commit(project), "python": platform.python_version(), "torch": torch.__version__,
-            "fastai": _version("fastai"), "cpu": _cpu_model(), "threads": torch.get_num_threads()}
+            "fastai": _version("fastai"), "cpu": cpu_model(), "threads": torch.get_num_threads()}
 
 
 def _environment_table(ref: dict, run: dict) -> pd.DataFrame:

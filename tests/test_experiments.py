@@ -33,7 +33,7 @@ def test_datasets_for_smoke_split_is_deterministic_and_disjoint(micro):
     assert list(evals) == ["synthetic"]
     assert list(evals["synthetic"]["image"]) == list(valid["image"])[: micro.max_eval_images]
     # every manipulation (and authentic) is on both sides: the split is stratified
-    assert set(splits._strata(train)) == set(splits._strata(valid)) == {"authentic", "splicing", "copy-move", "removal"}
+    assert set(splits.strata_of(train)) == set(splits.strata_of(valid)) == {"authentic", "splicing", "copy-move", "removal"}
     splits._DATA_CACHE.clear()
     train2, valid2, _ = E.datasets_for(profiles.get("smoke", checkpoints_dir=micro.checkpoints_dir))
     assert list(train2["image"]) == list(train["image"]) and list(valid2["image"]) == list(valid["image"])

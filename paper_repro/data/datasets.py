@@ -28,7 +28,7 @@ import pandas as pd
 from PIL import Image
 
 from ..registry import Registry
-from .io import DatasetError, _is_missing, image_size, read_pair
+from .io import DatasetError, is_missing, image_size, read_pair
 
 __all__ = ["manifest", "available_datasets", "register_dataset", "AdapterContext", "image_row", "scan", "COLUMNS",
            "DATASETS"]
@@ -681,11 +681,11 @@ def _synthetic(root: Path | None, ctx: AdapterContext) -> list[dict]:
         raise DatasetError(f"{csv}: missing columns {sorted(missing)}")
     rows = []
     for rec in table.to_dict("records"):
-        mask = None if _is_missing(rec.get("mask")) else (root / rec["mask"]).resolve()
-        manip = None if _is_missing(rec.get("manipulation")) else rec["manipulation"]
+        mask = None if is_missing(rec.get("mask")) else (root / rec["mask"]).resolve()
+        manip = None if is_missing(rec.get("manipulation")) else rec["manipulation"]
         extra = {k: v for k, v in rec.items() if k not in ("image", "mask", "label", "manipulation")}
         r = image_row((root / rec["image"]).resolve(), mask, label=int(rec["label"]), manipulation=manip)
-        r.update({k: (None if _is_missing(v) else v) for k, v in extra.items() if k not in r or k == "note"})
+        r.update({k: (None if is_missing(v) else v) for k, v in extra.items() if k not in r or k == "note"})
         rows.append(r)
     return rows
 
@@ -701,7 +701,7 @@ def scan(df: pd.DataFrame, progress: bool = True, check_empty: bool = True) -> p
 
     out = []
     for _, row in tqdm(df.iterrows(), total=len(df), disable=not progress, desc="scan"):
-        mask = None if _is_missing(row.get("mask")) else row.get("mask")
+        mask = None if is_missing(row.get("mask")) else row.get("mask")
         try:
             _, m = read_pair(row)
         except DatasetError as err:

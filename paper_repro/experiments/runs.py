@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import profiles as _profiles
-from .identity import _fingerprint, _hash
+from .identity import frame_fingerprint, spec_hash
 from .splits import datasets_for
 
 
@@ -203,13 +203,13 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         if not init_from.is_file():
             raise FileNotFoundError(f"train_or_load({key!r}): init_from {init_from} does not exist")
         sj = init_from.parent / "spec.json"
-        init_spec = _hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
+        init_spec = spec_hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
     spec = _spec(train_profile, model_name, model_cfg, stage, loss_cfg,
-                 [_fingerprint(train_df), _fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
+                 [frame_fingerprint(train_df), frame_fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
     if augmented:  # only recorded when on: an empty disturbance_cfg then still differs from none
         spec["augment"] = True
     if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
-        spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
+        spec["onthefly_tampering"] = [onthefly, frame_fingerprint(photos)]
     last_epoch_validation = budget == "table" and profile.table_validation == "last_epoch"
     if last_epoch_validation:  # recorded only when on, so every-epoch caches stay valid
         spec["table_validation"] = "last_epoch"
@@ -306,7 +306,7 @@ def model_ref(profile, key):
         return None, None
     if key in RUNS:
         path = checkpoint(profile, key)
-        return str(path), _hash(json.loads((path.parent / "spec.json").read_text()))
+        return str(path), spec_hash(json.loads((path.parent / "spec.json").read_text()))
     from ..models import MODELS
 
     if key in MODELS:

@@ -17,14 +17,14 @@ import pandas as pd
 from .. import paper as _paper
 from .. import perturb as P
 from .. import profiles as _profiles
-from .identity import _fingerprint
+from .identity import frame_fingerprint
 from .intervals import RESTORATION_COLUMNS, add_intervals
-from .paper_view import _attach_paper, _order
+from .paper_view import attach_paper, paper_order
 from ..models import load as load_model
 from .runs import RUNS, SEED_RUNS, model_ref, run_budget
 from .splits import datasets_for, photos_ood
-from .sweeps import (_cached, _evaluation_key, _evaluation_settings, _grid, _paper_grid, _restoration_scores,
-                     _tidy_restoration, ablation_grid, decision_threshold, restoration_per_image, sweep_results,
+from .sweeps import (cached_frame, evaluation_key, evaluation_settings, evaluation_grid, paper_grid, cached_restoration_scores,
+                     tidy_restoration, ablation_grid, decision_threshold, restoration_per_image, sweep_results,
                      tidy_sweep)
 
 
@@ -67,8 +67,8 @@ def _sweep_table(profile, variants: dict[str, dict], table: str | Sequence[str],
     out["manipulation"] = "all"
     out = add_intervals(out, pd.concat(per_image, ignore_index=True), reference=reference_row,
                         n_resamples=profile.n_bootstrap, seed=profile.seed)
-    out = _attach_paper(out, table, rename_methods=rename)
-    return _order(out, extra)
+    out = attach_paper(out, table, rename_methods=rename)
+    return paper_order(out, extra)
 
 
 def tables23_sweeps(profile, restore: bool = True, detector: str = "reconwave", restorer: str = "restorer",
@@ -195,17 +195,17 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
     8 bits, as a stored photo is. Retinexformer and MSEC-Net appear with the paper's
     numbers only (``value`` NaN). ``manipulation`` ``all`` = over every tampered image."""
     profile = _profiles.get(profile)
-    grid = _paper_grid()
+    grid = paper_grid()
     names = {"restore-none": "unrestored", "restore-classical": "classical", restorer: "reconwave_restorer",
              "restore-oracle": "oracle"}
-    scores = [_restoration_scores(profile, r, grid) for r in names]
-    ours = pd.concat([_tidy_restoration(sc) for sc in scores], ignore_index=True)
+    scores = [cached_restoration_scores(profile, r, grid) for r in names]
+    ours = pd.concat([tidy_restoration(sc) for sc in scores], ignore_index=True)
     ours["method"] = ours["method"].map(names)
     per_image = pd.concat([restoration_per_image(sc) for sc in scores], ignore_index=True)
     per_image["method"] = per_image["method"].map(names)
     ours = add_intervals(ours, per_image, reference="reconwave_restorer", keys=("method", "dataset", "manipulation"),
                          columns=RESTORATION_COLUMNS, n_resamples=profile.n_bootstrap, seed=profile.seed)
-    ours = _attach_paper(ours, "table1", on=("method", "manipulation", "perturbation", "level", "metric"))
+    ours = attach_paper(ours, "table1", on=("method", "manipulation", "perturbation", "level", "metric"))
     ref = _paper.paper_numbers("reconwave", "table1")
     ref = ref[ref["method"].isin(["retinexformer", "msec_net"])]
     only = pd.DataFrame({"method": ref["method"], "dataset": "(paper)",
@@ -215,7 +215,7 @@ def table1_restoration(profile, restorer: str = "restorer") -> pd.DataFrame:
                          "diff": math.nan})
     out = pd.concat([ours, only], ignore_index=True)
     out.attrs["paper_missing"] = _paper.PARTIAL_TABLES.get("reconwave/table1", "")
-    return _order(out)
+    return paper_order(out)
 
 
 #: :func:`table1_gap`'s rows: (method, restorer key, teacher, what the row is given besides the disturbed photo)
@@ -239,11 +239,11 @@ def table1_gap(profile, restorer: str = "restorer") -> pd.DataFrame:
     ``oracle``: the clipped pixels' own mean, which only the oracle knows).
     Column ``given``: what the row knows besides the disturbed photo. Held-out tampered images as Table 1."""
     profile = _profiles.get(profile)
-    grid = _paper_grid()
+    grid = paper_grid()
     tidy, per_image = [], []
     for method, key, teacher, given in GAP_ROWS:
-        sc = _restoration_scores(profile, key or restorer, grid, teacher=teacher).assign(method=method)
-        t = _tidy_restoration(sc, by_manipulation=False)
+        sc = cached_restoration_scores(profile, key or restorer, grid, teacher=teacher).assign(method=method)
+        t = tidy_restoration(sc, by_manipulation=False)
         tidy.append(t[t["metric"] == "psnr"].assign(given=given))
         per_image.append(restoration_per_image(sc).assign(manipulation="all"))
     out = add_intervals(pd.concat(tidy, ignore_index=True), pd.concat(per_image, ignore_index=True),
@@ -281,7 +281,7 @@ def clean_identity(profile, restorer: str = "restorer") -> pd.DataFrame:
 
     profile = _profiles.get(profile)
     names = {"restore-none": "unrestored", restorer: "reconwave_restorer"}
-    scores = {names[r]: restoration_per_image(_restoration_scores(profile, r, [("clean", None)])) for r in names}
+    scores = {names[r]: restoration_per_image(cached_restoration_scores(profile, r, [("clean", None)])) for r in names}
     rows = []
     for method, s in scores.items():
         p = s["psnr_tampered"].to_numpy(dtype=float)
@@ -305,7 +305,7 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
     profile = _profiles.get(profile)
     _, _, evals = datasets_for(profile)
     path, rid = model_ref(profile, restorer)
-    grid = _grid(profile)
+    grid = evaluation_grid(profile)
 
     def compute():
         model = load_model(path)
@@ -329,9 +329,9 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
                                   strength_error=abs(e - truth)) for p, e in zip(pred, est)]
         return pd.DataFrame(rows)
 
-    what = {"kind": "disturbance", "version": 3, "res": rid, "data": [_fingerprint(d) for d in evals.values()], "grid": grid,
+    what = {"kind": "disturbance", "version": 3, "res": rid, "data": [frame_fingerprint(d) for d in evals.values()], "grid": grid,
             "size": list(profile.size)}
-    preds = _cached(profile, what, compute)
+    preds = cached_frame(profile, what, compute)
     return preds.assign(correct=preds["true_class"] == preds["pred_class"])
 
 
@@ -398,7 +398,7 @@ def convention_table(profile, max_images: int | None = None, round8: Sequence[bo
     df = df[df["label"].astype(int) == 1].reset_index(drop=True)
     if max_images and max_images < len(df):
         df = df.sample(n=int(max_images), random_state=profile.seed).reset_index(drop=True)
-    grid = _paper_grid()
+    grid = paper_grid()
     round8 = [bool(r) for r in round8]
 
     def compute():
@@ -425,9 +425,9 @@ def convention_table(profile, max_images: int | None = None, round8: Sequence[bo
                                              ssim=float(ssim(y[j], x0[j], mask=masks[j]))))
         return pd.DataFrame(rows)
 
-    what = {"kind": "conventions", "data": _fingerprint(df), "grid": grid, "size": list(profile.size),
+    what = {"kind": "conventions", "data": frame_fingerprint(df), "grid": grid, "size": list(profile.size),
             "conventions": list(P.CONVENTIONS), "round8": round8, "clean8": True}
-    per = _cached(profile, what, compute)
+    per = cached_frame(profile, what, compute)
     per = per.assign(psnr=per["psnr"].clip(upper=100.0))
     keys = ["convention", "round8", "perturbation", "level"]
     parts = [per.groupby(keys + ["manipulation"], sort=False)[["psnr", "ssim"]].mean().reset_index(),
@@ -465,11 +465,11 @@ def _restorer_ablation(profile, variants: dict[str, dict], table: str, extra: st
     boot = dict(n_resamples=profile.n_bootstrap, seed=profile.seed)
     scores, sweeps, parts = [], [], []
     for key, v in variants.items():
-        sc = _restoration_scores(profile, key, _paper_grid())
+        sc = cached_restoration_scores(profile, key, paper_grid())
         scores.append(restoration_per_image(sc))
         res = sweep_results(profile, "reconwave", key, method=key, grid=ablation_grid(profile))
         sweeps.append(res)
-        rest = _tidy_restoration(sc, by_manipulation=False)
+        rest = tidy_restoration(sc, by_manipulation=False)
         loc = tidy_sweep(res)
         loc["manipulation"] = "all"
         rest["method"], loc["method"] = key, key
@@ -483,8 +483,8 @@ def _restorer_ablation(profile, variants: dict[str, dict], table: str, extra: st
                          columns=RESTORATION_COLUMNS, **boot)
     loc = add_intervals(pd.concat([lo for _, lo in parts] + [ref], ignore_index=True),
                         pd.concat(sweeps + [ref_res], ignore_index=True), reference=TABLE_RESTORER, **boot)
-    out = _attach_paper(pd.concat([rest, loc], ignore_index=True), table, rename_methods={TABLE_RESTORER: "restorer"})
-    return _order(out, [extra])
+    out = attach_paper(pd.concat([rest, loc], ignore_index=True), table, rename_methods={TABLE_RESTORER: "restorer"})
+    return paper_order(out, [extra])
 
 
 def table7_attention(profile) -> pd.DataFrame:
@@ -598,7 +598,7 @@ def method_comparison(profile, methods: Sequence[str] | None = None) -> pd.DataF
     merged = None
     for paper in ("reconwave", "lpclnet"):
         try:
-            b = _attach_paper(out, "abstract", paper=paper)
+            b = attach_paper(out, "abstract", paper=paper)
         except ValueError:  # ambiguous keys in a paper's list: skip it
             continue
         merged = b if merged is None else merged.assign(paper=merged["paper"].fillna(b["paper"]),
@@ -606,7 +606,7 @@ def method_comparison(profile, methods: Sequence[str] | None = None) -> pd.DataF
     out = merged if merged is not None else out
     out.attrs["paper_missing"] = " | ".join(_paper.MISSING_TABLES[k]
                                             for k in ("ncl/table", "mpc/table", "lpclnet/table"))
-    return _order(out)
+    return paper_order(out)
 
 
 def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = ("none", "flips")) -> pd.DataFrame:
@@ -637,13 +637,13 @@ def shipped_detector(profile, detector: str = "reconwave", tta: Sequence[str] = 
         ref = evaluate(REFERENCE, df, size=profile.eval_size, batch_size=profile.eval_batch_size, progress=False,
                        auc=False)
         for mode in tta:
-            what = {"kind": "shipped", "det": det_id, "data": _fingerprint(df), "tta": mode,
-                    **_evaluation_key(profile)}
+            what = {"kind": "shipped", "det": det_id, "data": frame_fingerprint(df), "tta": mode,
+                    **evaluation_key(profile)}
 
             def compute(df=df, mode=mode):
-                return evaluate(det_path, df, tta=mode, progress=True, **_evaluation_settings(profile))
+                return evaluate(det_path, df, tta=mode, progress=True, **evaluation_settings(profile))
 
-            res = _cached(profile, what, compute)
+            res = cached_frame(profile, what, compute)
             kinds = res["manipulation"].astype(str).to_numpy()
             for kind in ["all", *dict.fromkeys(kinds)]:
                 sel = np.ones(len(res), bool) if kind == "all" else kinds == kind
