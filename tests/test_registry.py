@@ -195,3 +195,26 @@ def test_training_stages_are_registered_objects_matching_the_profiles_list():
     assert not TRAINING_STAGES["restorer"].ema and TRAINING_STAGES["detector"].ema
     with pytest.raises(ValueError, match="unknown stage 'nope'"):
         make_learner("reconwave", None, profile="smoke", stage="nope")
+
+
+def test_a_cache_entry_is_keyed_by_its_whole_spec_and_the_schema(tmp_path, monkeypatch):
+    from paper_repro import cache
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"n": len(calls)}
+
+    read = lambda p: json.loads(p.read_text())  # noqa: E731
+    write = lambda v, p: p.write_text(json.dumps(v))  # noqa: E731
+    a = cache.entry(tmp_path, "sweep", {"det": "x", "size": [64, 64]})
+    assert a.name.startswith("sweep-") and a == cache.entry(tmp_path, "sweep", {"size": (64, 64), "det": "x"})
+    assert cache.get_or_compute(a, compute, read, write) == {"n": 1}
+    assert cache.get_or_compute(a, compute, read, write) == {"n": 1} and len(calls) == 1  # read back
+    assert cache.entry(tmp_path, "sweep", {"det": "y", "size": [64, 64]}) != a
+    a.write_text("{broken")
+    assert cache.get_or_compute(a, compute, read, write) == {"n": 2}  # a broken entry is recomputed
+    monkeypatch.setattr(cache, "SCHEMA", cache.SCHEMA + 1)
+    assert cache.entry(tmp_path, "sweep", {"det": "x", "size": [64, 64]}) != a  # a new schema: a new entry
+    assert not list(tmp_path.glob("*.tmp"))

@@ -5,15 +5,11 @@ manifest by dataset, file name and label of every row, so a cache made on one ma
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import pandas as pd
 
-
-def spec_hash(obj) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+from ..cache import spec_hash  # noqa: F401 - the one content hash of a spec
 
 
 def frame_fingerprint(df: pd.DataFrame) -> str:

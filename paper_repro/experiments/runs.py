@@ -107,8 +107,10 @@ _CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json", 
 
 
 def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
-          schedule: dict) -> dict:
+          schedule: dict, augmented: bool, onthefly, table_validation: str) -> dict:
+    """Everything a trained run depends on, every field always (:mod:`paper_repro.cache`)."""
     from .. import __version__
+    from ..cache import keyed
     from ..data import loader_workers
 
     cfg = profile.model_cfg(model_name)
@@ -118,16 +120,14 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
             "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {}),
             # loader workers draw their own flip stream, so where items are loaded changes the trained model
-            "loader_workers": loader_workers(profile.num_workers, profile.cache_images)}
-    if profile.optimizer != "adam":  # only recorded when not the default, so earlier caches stay valid
-        spec["optimizer"] = profile.optimizer
-    if profile.schedule != "one_cycle":  # recorded only when not the default, so earlier caches stay valid
-        spec["schedule_kind"] = profile.schedule
-    if profile.ema is not None and stage != "restorer":
-        spec["ema"] = float(profile.ema)
-    if profile.size_policy != "resize":  # only recorded when set, so resize-policy caches stay valid
-        spec["size_policy"], spec["crop_grid"] = profile.size_policy, profile.crop_grid
-    return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
+            "loader_workers": loader_workers(profile.num_workers, profile.cache_images),
+            "optimizer": profile.optimizer, "schedule_kind": profile.schedule,
+            "ema": None if profile.ema is None or stage == "restorer" else float(profile.ema),
+            "size_policy": profile.size_policy, "crop_grid": profile.crop_grid,
+            # an empty disturbance_cfg with augmentation on differs from none
+            "augment": bool(augmented), "onthefly_tampering": onthefly, "table_validation": table_validation,
+            "classifier_pretrain": dict(profile.classifier_pretrain) if stage == "restorer" else {}}
+    return keyed(spec)  # as stored: tuples -> lists, with the cache schema
 
 
 def _loads(path: Path) -> bool:
@@ -204,17 +204,11 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
             raise FileNotFoundError(f"train_or_load({key!r}): init_from {init_from} does not exist")
         sj = init_from.parent / "spec.json"
         init_spec = spec_hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
-    spec = _spec(train_profile, model_name, model_cfg, stage, loss_cfg,
-                 [frame_fingerprint(train_df), frame_fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
-    if augmented:  # only recorded when on: an empty disturbance_cfg then still differs from none
-        spec["augment"] = True
-    if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
-        spec["onthefly_tampering"] = [onthefly, frame_fingerprint(photos)]
     last_epoch_validation = budget == "table" and profile.table_validation == "last_epoch"
-    if last_epoch_validation:  # recorded only when on, so every-epoch caches stay valid
-        spec["table_validation"] = "last_epoch"
-    if stage == "restorer" and train_profile.classifier_pretrain:
-        spec["classifier_pretrain"] = dict(train_profile.classifier_pretrain)
+    spec = _spec(train_profile, model_name, model_cfg, stage, loss_cfg,
+                 [frame_fingerprint(train_df), frame_fingerprint(valid_df)], init_spec, disturbance_cfg, schedule,
+                 augmented, [onthefly, frame_fingerprint(photos)] if onthefly else None,
+                 "last_epoch" if last_epoch_validation else "every_epoch")
     ckdir = Path(profile.checkpoints_dir) / key
     final, spec_path = ckdir / "final.pt", ckdir / "spec.json"
     old = json.loads(spec_path.read_text()) if spec_path.is_file() else None

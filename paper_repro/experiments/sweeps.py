@@ -17,36 +17,29 @@ import pandas as pd
 from .. import paper as _paper
 from .. import perturb as P
 from .. import profiles as _profiles
-from ..files import atomic_write
-from .identity import frame_fingerprint, spec_hash
+from .. import cache
+from .identity import frame_fingerprint
 from .runs import model_ref
 from .splits import datasets_for
 
 
-def _cache_path(profile, what: dict) -> Path:
-    """Where :func:`cached_frame` keeps the result of ``what``."""
-    return Path(profile.checkpoints_dir) / "_evals" / f"{what['kind']}-{spec_hash(what)}.pkl"
+def cache_path(profile, what: dict) -> Path:
+    """Where the evaluation ``what`` (a spec with its ``kind``) is kept: ``checkpoints/<profile>/_evals/``."""
+    spec = {k: v for k, v in what.items() if k != "kind"}
+    return cache.entry(Path(profile.checkpoints_dir) / "_evals", what["kind"], spec)
 
 
 def cached_frame(profile, what: dict, compute) -> pd.DataFrame:
-    path = _cache_path(profile, what)
-    if path.is_file():
-        try:
-            return pd.read_pickle(path)
-        except Exception:  # noqa: BLE001 - a broken cache file is recomputed
-            path.unlink()
-    df = compute()
-    atomic_write(path, df.to_pickle)
-    return df
+    """The evaluation ``what`` from :func:`cache_path`, or ``compute()`` stored there
+    (:func:`paper_repro.cache.get_or_compute`)."""
+    return cache.get_or_compute(cache_path(profile, what), compute, pd.read_pickle, lambda df, tmp: df.to_pickle(tmp))
 
 
 def evaluation_key(profile) -> dict:
     """What every cached evaluation's key records of the profile's evaluation settings: the size, the precision
-    and, only when on (so other keys keep their values), the channels-last memory format."""
-    key = {"size": None if profile.eval_size is None else list(profile.eval_size), "precision": profile.precision}
-    if profile.channels_last:
-        key["channels_last"] = True
-    return key
+    and the memory format."""
+    return {"size": None if profile.eval_size is None else list(profile.eval_size), "precision": profile.precision,
+            "channels_last": bool(profile.channels_last)}
 
 
 def evaluation_settings(profile) -> dict:
@@ -94,10 +87,8 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
     for name in names:
         df = evals[name]
         what = {"kind": "sweep", "det": det_id, "res": res_id, "data": frame_fingerprint(df), "grid": grid,
-                **evaluation_key(profile), "order": "perturb-first"}
-        if float(threshold) != 0.5:  # 0.5 keeps the key it always had
-            what["threshold"] = float(threshold)
-        whole_path = _cache_path(profile, dict(what, grid=full))
+                **evaluation_key(profile), "order": "perturb-first", "threshold": float(threshold)}
+        whole_path = cache_path(profile, dict(what, grid=full))
         if grid != full and set(grid) <= set(full) and whole_path.is_file():
             r = pd.read_pickle(whole_path)
             wanted = set(grid)
@@ -236,9 +227,7 @@ def cached_restoration_scores(profile, restorer: str, grid, teacher: str | None 
     out = []
     for name, df in evals.items():
         what = {"kind": "restoration", "res": rid, "data": frame_fingerprint(df), "grid": grid,
-                "size": list(profile.size), "round8": True, "clean8": True}
-        if teacher is not None:  # only recorded when given, so the restorer's own scores keep their cache
-            what["teacher"] = teacher
+                "size": list(profile.size), "round8": True, "clean8": True, "teacher": teacher}
 
         def compute(df=df):
             return restoration_scores(path, df, perturbations=grid, size=profile.size,

@@ -329,7 +329,7 @@ def _disturbance_predictions(profile, restorer: str = "restorer") -> pd.DataFram
                                   strength_error=abs(e - truth)) for p, e in zip(pred, est)]
         return pd.DataFrame(rows)
 
-    what = {"kind": "disturbance", "version": 3, "res": rid, "data": [frame_fingerprint(d) for d in evals.values()], "grid": grid,
+    what = {"kind": "disturbance", "res": rid, "data": [frame_fingerprint(d) for d in evals.values()], "grid": grid,
             "size": list(profile.size)}
     preds = cached_frame(profile, what, compute)
     return preds.assign(correct=preds["true_class"] == preds["pred_class"])
