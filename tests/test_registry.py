@@ -89,6 +89,10 @@ def test_one_door_loads_a_module_a_file_a_name_and_a_run_key(tmp_path):
     assert "restorer-table" in RUNS
     model = load("restorer-table", prof)
     assert model.checkpoint_path == str(checkpoint(prof, "restorer-table"))
+    # "restorer" is a run key and a model name: with a profile it is the profile's trained run
+    prof = prof.replace(main_budget={"restorer": {"epochs": 1, "max_steps": 2}})
+    assert load("restorer", prof).checkpoint_path == str(checkpoint(prof, "restorer"))
+    assert not hasattr(load("restorer"), "checkpoint_path")  # without one: the model of that name
 
 
 def test_the_oracles_are_registered_restorers_that_are_told_the_disturbance():

@@ -77,16 +77,28 @@ def load_checkpoint(path, device: str | torch.device = "cpu") -> nn.Module:
 
 
 def resolve(ref, profile=None) -> str:
-    """A string reference -> the checkpoint file it names, or the registered model name itself."""
+    """A string reference -> the checkpoint file it names, or the registered model name itself.
+
+    In this order: an existing file; with a ``profile``, a reference of a registered kind (a run key: ``reconwave``
+    is then the profile's trained shipped detector, not an untrained model of that name); a registered model
+    name; without a profile, the registered kinds (a run key then asks for a profile)."""
     ref = os.fspath(ref)
     if os.path.isfile(ref):
         return ref
+
+    def by_kind():
+        for kind in REFERENCE_KINDS:
+            path = _resolver(kind)(ref, profile)
+            if path is not None:
+                return os.fspath(path)
+        return None
+
+    if profile is not None and (path := by_kind()) is not None:
+        return path
     if ref in MODELS:
         return ref
-    for kind in REFERENCE_KINDS:
-        path = _resolver(kind)(ref, profile)
-        if path is not None:
-            return os.fspath(path)
+    if profile is None and (path := by_kind()) is not None:
+        return path
     kinds = "".join(f", a {k}" for k in REFERENCE_KINDS)
     raise UnknownModelError(f"{ref}: neither a checkpoint file nor a registered model{kinds} "
                             f"(models: {', '.join(sorted(MODELS))})")
@@ -95,9 +107,11 @@ def resolve(ref, profile=None) -> str:
 def load(ref, profile=None, device: str | torch.device = "cpu", channels_last: bool = False) -> nn.Module:
     """The model ``ref`` names, in eval mode on ``device`` (NHWC memory format with ``channels_last``).
 
-    ``ref``: an ``nn.Module`` (moved, not copied); a ``final.pt`` path; a registered model name (built with its
-    factory's defaults: ``restore-none``, ``restore-oracle``, ``all-tampered`` ...); or a reference of a kind in
-    :data:`REFERENCE_KINDS` (a run key of ``paper_repro.experiments``, trained on ``profile`` if needed).
+    ``ref``: an ``nn.Module`` (moved, not copied); a ``final.pt`` path; a reference of a kind in
+    :data:`REFERENCE_KINDS` (a run key of ``paper_repro.experiments``, trained on ``profile`` if needed); or a
+    registered model name (built with its factory's defaults: ``restore-none``, ``restore-oracle``,
+    ``all-tampered`` ...). With a ``profile``, a run key wins over a model name of the same spelling
+    (:func:`resolve`).
     """
     if isinstance(ref, (str, os.PathLike)):
         target = resolve(ref, profile)
