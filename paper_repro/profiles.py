@@ -235,17 +235,18 @@ _BASE: dict[str, dict[str, Any]] = {
         # at their own size for evaluation. ReConWave-Net (and its ablations) on an ImageNet EfficientNet-Lite0
         # encoder: one bf16 channels-last step of 8 crops costs ~0.7 s on the 2-core CPU (measured).
         image_size=256, batch_size=8, size_policy="random_crop", crop_grid=8, channels_last=True,
-        # every row of a comparison table: 400 detector steps (MPC: 400 pretraining + 400 head steps), 64 restorer
+        # every row of a comparison table: 200 detector steps (MPC: 400 pretraining + 200 head steps), 64 restorer
         # steps; the shipped detector and restorer train longer (main_budget). The reference configuration
         # scores 0.53 / 0.76 / 0.91 of the shipped detector's held-out F1 at 120 / 400 / 800 steps
-        # (benchmarks/arm-budget-curve-cpu.csv); 800 steps for every arm would take the reproduction past 150 min.
+        # (benchmarks/arm-budget-curve-cpu.csv); each 100 steps more for the 17 detector fits of the tables
+        # adds about 16 min to the cpu reproduction, and 800 steps would take it past 150 min.
         # A step of 8 crops at 256x256 costs about 0.55 s in bf16 on a 2-core CPU with native bf16.
-        # A detector's 400 steps come in 4 epochs of 100 (an epoch holds at most 102 batches of the training
-        # side), a restorer's 64 in one. A table-budget fit validates once, after its last epoch: nothing reads
+        # A detector's 200 steps come in 2 epochs of 100 (an epoch holds at most 102 batches of the training
+        # side), MPC's 400 pretraining steps in 4, a restorer's 64 in one. A table-budget fit validates once, after its last epoch: nothing reads
         # its earlier epochs' record, a validation pass (323 images) costs about 14 s, and validation leaves the
         # random streams alone, so the trained weights are those of a fit validating every epoch.
-        epochs={"restorer": 1, "detector": 4, "pretrain": 4, "finetune": 4},
-        max_steps={"restorer": 64, "detector": 400, "pretrain": 400, "finetune": 400},
+        epochs={"restorer": 1, "detector": 2, "pretrain": 4, "finetune": 2},
+        max_steps={"restorer": 64, "detector": 200, "pretrain": 400, "finetune": 200},
         table_validation="last_epoch",
         # the shipped restorer (only it) trains at most 6 epochs of 60 steps and stops after two epochs in a row
         # that do not raise the validation PSNR, keeping the best epoch's weights; every restorer of Tables 7-8
