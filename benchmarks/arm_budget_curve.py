@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     from paper_repro import experiments as E
     from paper_repro import profiles, stats
     from paper_repro.evaluate import evaluate
-    from paper_repro.experiments.sweeps import _evaluation_settings
+    from paper_repro.experiments.sweeps import evaluation_settings
 
     root = profiles.source_root() or profiles.project_root()
     shipped = args.shipped_f1 if args.shipped_f1 is not None else shipped_reference_f1(root)
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         ckpt = E.train_or_load(prof, f"reconwave-table-{steps}-steps", "reconwave")
         seconds = time.time() - t0
-        res = evaluate(ckpt, evals[name], progress=False, seed=prof.seed, **_evaluation_settings(prof))
+        res = evaluate(ckpt, evals[name], progress=False, seed=prof.seed, **evaluation_settings(prof))
         f1 = res.loc[res["label"].astype(int) == 1, "f1"].to_numpy()
         ci = stats.bootstrap_ci(f1, n_resamples=prof.n_bootstrap, seed=prof.seed)
         rows.append({"steps": steps, "epochs": epochs, "dataset": name, "n_images": ci.n, "f1": ci.estimate,

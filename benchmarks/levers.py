@@ -149,7 +149,7 @@ def main(argv=None) -> int:
 
     from paper_repro import experiments as E
     from paper_repro import profiles
-    from paper_repro.bench import _cpu_model
+    from paper_repro.bench import cpu_model
     from paper_repro.evaluate import evaluate
 
     ckdir = str(profiles.project_root() / "checkpoints" / "levers" / args.profile)
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
         ckpt = E.train_or_load(prof, "main-" + slug(args.main)[len("lever-"):], "reconwave",
                                model_cfg=setup.get("model"), loss_cfg=setup.get("loss"), budget="main",
                                seed=setup.get("seed"))
-        print(f"{args.main}: {prof.stage('detector', 'main')} -> {ckpt} ({time.time() - t0:.0f} s on {_cpu_model()})")
+        print(f"{args.main}: {prof.stage('detector', 'main')} -> {ckpt} ({time.time() - t0:.0f} s on {cpu_model()})")
         return 0
     base = E.profile_for(args.profile, args.data_root, checkpoints_dir=ckdir, epochs={"detector": args.epochs},
                          max_steps={"detector": args.steps})

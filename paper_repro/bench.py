@@ -177,7 +177,7 @@ def settings_for(profile: str, quick: bool = False) -> BenchSettings:
 
 
 # ------------------------------------------------------------------------------------- environment
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -200,10 +200,10 @@ def _version(mod: str) -> str:
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:
     """Device, thread count, library versions and CPU model stamped on every record."""
     device = torch.device(device) if device is not None else _default_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     return {"device": device.type, "device_name": name, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "fastai": _version("fastai"), "timm": _version("timm"),
-            "python": platform.python_version(), "cpu": _cpu_model()}
+            "python": platform.python_version(), "cpu": cpu_model()}
 
 
 def _default_device() -> torch.device:
@@ -384,9 +384,9 @@ def _pool_tensors(df, size, n: int):
 
 # --------------------------------------------------------------------------------- hand-written loop
 def _stage_of(model_name: str) -> str:
-    from .train.learner import STAGE_OF_MODEL
+    from .models import stage_of
 
-    return STAGE_OF_MODEL.get(model_name, "detector")
+    return stage_of(model_name)
 
 
 def _amp_dtype(precision: str, device: torch.device):
@@ -1013,11 +1013,9 @@ def append_csv(records: Sequence[dict], path: str | os.PathLike) -> Path:
         except Exception as e:  # noqa: BLE001
             raise ValueError(f"--out {path}: existing file is not a readable CSV ({e})") from None
         new = pd.concat([old, new.astype(str).replace({"None": "", "nan": ""})], ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    new.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    from .files import atomic_write
+
+    return atomic_write(path, lambda tmp: new.to_csv(tmp, index=False))
 
 
 def format_table(records: Sequence[dict]) -> str:

@@ -55,7 +55,9 @@ def _json_safe(v):
 
 
 def _load_checkpoint(path, what: str = "checkpoint"):
-    from .train import load_model
+    """A ``final.pt`` given on the command line -> the model (:func:`paper_repro.models.load`), or a one-line
+    error."""
+    from .models import load
 
     if path is None:
         return None
@@ -63,7 +65,7 @@ def _load_checkpoint(path, what: str = "checkpoint"):
     if not p.is_file():
         raise CliError(f"{what} {p}: file not found")
     try:
-        return load_model(p)
+        return load(p)
     except (ValueError, KeyError, RuntimeError, TypeError) as e:
         raise CliError(f"{what} {p}: cannot load ({e})") from None
 
@@ -105,7 +107,7 @@ def execution_environment(profile) -> dict:
     import torch
 
     from . import profiles
-    from .reference import _cpu_model
+    from .reference import cpu_model
     from .train.precision import resolve_precision
 
     prof = profiles.get(profile)
@@ -114,7 +116,7 @@ def execution_environment(profile) -> dict:
             "precision_setting": prof.precision, "channels_last": bool(prof.channels_last),
             "torch": torch.__version__, "cuda": torch.version.cuda,
             "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
-            "cpu": _cpu_model(), "threads": torch.get_num_threads()}
+            "cpu": cpu_model(), "threads": torch.get_num_threads()}
 
 
 def _stamp_environment(path: Path, env: dict) -> None:
@@ -165,10 +167,9 @@ def _read_status(path: Path, profile: str) -> dict:
 
 
 def _write_status(path: Path, status: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(status, indent=2))
-    os.replace(tmp, path)
+    from .files import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(status, indent=2)))
 
 
 def cmd_reproduce(args) -> int:

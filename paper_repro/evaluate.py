@@ -55,24 +55,10 @@ def _device(device) -> torch.device:
 
 
 def _as_model(model, device, channels_last: bool = False) -> nn.Module:
-    """A module (or a ``final.pt`` path, or a registered model name such as ``restore-none``) in eval mode
-    (in NHWC memory format with ``channels_last``)."""
-    if isinstance(model, (str, os.PathLike)):
-        if os.path.isfile(model):
-            from .train import load_model
+    """:func:`paper_repro.models.load` on the evaluation device."""
+    from .models import load
 
-            model = load_model(model)
-        else:
-            from .models import available, create
-
-            if str(model) not in available():
-                raise FileNotFoundError(f"{model}: neither a checkpoint file nor a registered model "
-                                        f"({', '.join(available())})")
-            model = create(str(model))
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected an nn.Module, a checkpoint path or a model name, got {type(model).__name__}")
-    model = model.to(device).eval()
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    return load(model, device=device, channels_last=channels_last)
 
 
 def _check_perturbations(perturbations) -> list[Perturbation]:
@@ -307,8 +293,8 @@ def sweep_table(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou"), a
 
 
 # ------------------------------------------------------------------------------------- restoration
-#: the known-disturbance inverses of :func:`restoration_scores` (no model): with the clean image's mean in the
-#: clipped pixels (the ceiling) and with the middle of their interval
+#: the known-disturbance inverses (registered restorers that are told the disturbance): with the clean image's
+#: mean in the clipped pixels (the ceiling) and with the middle of their interval
 ORACLES = ("restore-oracle", "restore-known")
 #: what :func:`restoration_scores` may hand a trained restorer instead of its own estimate
 TEACHERS = (None, "class", "class+strength")
@@ -343,12 +329,12 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
 
     size = _size(size)
     dev = _device(device)
-    oracle = restorer if isinstance(restorer, str) and restorer in ORACLES else None
     name = restorer if isinstance(restorer, str) and not os.path.isfile(restorer) else getattr(restorer, "model_name", None)
-    restorer = None if oracle else _as_model(restorer, dev)
+    restorer = _as_model(restorer, dev)
+    told = getattr(restorer, "disturbance_inputs", None)  # an inverse told the disturbance (the oracles)
     if teacher not in TEACHERS:
         raise ValueError(f"restoration_scores: teacher must be one of {TEACHERS}, got {teacher!r}")
-    if teacher is not None and (oracle or "disturbance" not in inspect.signature(restorer.forward).parameters):
+    if teacher is not None and (told or "disturbance" not in inspect.signature(restorer.forward).parameters):
         raise ValueError("restoration_scores: teacher needs a trained restorer whose forward takes the disturbance")
     method = name or getattr(restorer, "model_name", type(restorer).__name__)
     perts = _check_perturbations(perturbations if perturbations is not None else P.sweep_grid(clean=False))
@@ -366,8 +352,8 @@ def restoration_scores(restorer, df: pd.DataFrame, perturbations: Iterable | Non
             xp = _perturb(pname, x, level, idx, seed)
             if round8:
                 xp = P.store8(xp)
-            if oracle:
-                restored = P.invert(xp.float(), pname, level, clean=x.float() if oracle == "restore-oracle" else None)
+            if told:
+                restored = restorer(xp, perturbation=pname, level=level, clean=x)["restored"]
             else:
                 given = {}
                 if teacher is not None:

@@ -31,6 +31,8 @@ import io
 import numpy as np
 import torch
 
+from .registry import Registry
+
 # The levels the paper reports (Table 1 header: alpha = +-0.5, beta = 0.7 and 2.0).
 PAPER_ALPHAS = (0.5, -0.5)
 PAPER_BETAS = (0.7, 2.0)
@@ -260,24 +262,21 @@ def apply_convention(convention: str, name: str, x: torch.Tensor, level, round8:
     return store8(out) if round8 else out
 
 
-PERTURBATIONS = {
-    "brightness": brightness,
-    "contrast": contrast,
-    "jpeg": jpeg,
-    "blur": gaussian_blur,
-    "noise": gaussian_noise,
-}
+#: name -> ``fn(x, level)``: the disturbances :func:`apply` and the evaluation sweeps know (``clean`` is none)
+PERTURBATIONS = Registry("perturbation")
+for _name, _fn in (("brightness", brightness), ("contrast", contrast), ("jpeg", jpeg), ("blur", gaussian_blur),
+                   ("noise", gaussian_noise)):
+    PERTURBATIONS.register(_name, _fn)
+del _name, _fn
 
 
 def apply(name: str, x: torch.Tensor, level) -> torch.Tensor:
     """Apply perturbation ``name`` (``brightness``, ``contrast``, ``jpeg``, ``blur``, ``noise``, ``clean``)."""
     if name in ("clean", "none", None):
         return x
-    try:
-        fn = PERTURBATIONS[name]
-    except KeyError:
-        raise KeyError(f"unknown perturbation {name!r}; choose from clean, {', '.join(PERTURBATIONS)}") from None
-    return fn(x, level)
+    if name not in PERTURBATIONS:
+        raise KeyError(f"unknown perturbation {name!r}; choose from clean, {', '.join(PERTURBATIONS)}")
+    return PERTURBATIONS[name](x, level)
 
 
 def sweep_grid(alphas=BRIGHTNESS_ALPHAS, betas=CONTRAST_BETAS, clean: bool = True) -> list[tuple[str, float | None]]:

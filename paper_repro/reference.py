@@ -28,6 +28,8 @@ from typing import Iterable
 import pandas as pd
 
 from .names import canonical, display
+from .results import PER_IMAGE_TABLES, TABLES
+from .results import path as results_path
 
 __all__ = ["REFERENCE_ROOT", "run_manifest", "provenance", "benchmark_hashes", "write_reference", "verify", "results_markdown", "update_readme",
            "strip_notebook", "DATA_FIGURES", "PER_IMAGE_TABLES", "TOLERANCE"]
@@ -37,7 +39,6 @@ REFERENCE_ROOT = "reference"
 #: Figures that show dataset pixels or masks (file-name patterns): never copied into a reference.
 DATA_FIGURES = ("data_examples_*", "perturbations_*", "*_similarity*", "*examples*")
 #: Tables with one row per image: never copied into a reference.
-PER_IMAGE_TABLES = ("data_mask_stats",)
 #: A re-run's table cell "differs" when ``|run - reference| > atol + rtol * |reference|``.
 TOLERANCE = {"atol": 0.02, "rtol": 0.02}
 #: The marks around the README's generated section.
@@ -73,7 +74,7 @@ def _version(module: str) -> str:
         return "not installed"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -129,7 +130,7 @@ def run_manifest(profile, status: dict | None = None, project: Path | None = Non
         "torch": torch.__version__,
         "fastai": _version("fastai"),
         "timm": _version("timm"),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "environment": (status or {}).get("environment"),
@@ -149,7 +150,7 @@ def provenance(project: Path | None = None) -> dict[str, str]:
 
     root = source_root() or (Path(project) if project else Path.cwd())
     return {"commit": git_commit(root), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "cpu": _cpu_model()}
+            "cpu": cpu_model()}
 
 
 def benchmark_hashes(project: Path | None = None) -> dict[str, str]:
@@ -229,8 +230,9 @@ def write_reference(profile, dest: Path | None = None, project: Path | None = No
     (dest / "tables").mkdir(parents=True)
     (dest / "figures").mkdir()
     (dest / "notebooks").mkdir()
-    for f in sorted(Path(prof.results_dir).glob("*.csv")):
-        if f.stem in PER_IMAGE_TABLES:
+    for name in TABLES:
+        f = results_path(prof.results_dir, name)
+        if TABLES[name].per_image or not f.is_file():
             continue
         df = pd.read_csv(f, nrows=1)
         if "image" in df.columns:  # one row per image, named by file
@@ -263,7 +265,10 @@ def compare_tables(run_dir: Path, ref_dir: Path, atol: float = TOLERANCE["atol"]
     ``table``, ``row``, ``column``, ``reference``, ``run`` (``missing`` when the run lacks the table, the row or
     the column). Numbers are equal within ``atol + rtol * |reference|``, text exactly."""
     rows = []
-    for rf in sorted(Path(ref_dir).glob("*.csv")):
+    for table in TABLES:
+        rf = results_path(ref_dir, table)
+        if not rf.is_file():
+            continue
         name = rf.name
         f = Path(run_dir) / name
         if not f.is_file():
@@ -343,7 +348,7 @@ def run_manifest_light(prof, project: Path) -> dict:
     import torch
 
     return {"commit": git_commit(project), "python": platform.python_version(), "torch": torch.__version__,
-            "fastai": _version("fastai"), "cpu": _cpu_model(), "threads": torch.get_num_threads()}
+            "fastai": _version("fastai"), "cpu": cpu_model(), "threads": torch.get_num_threads()}
 
 
 def _environment_table(ref: dict, run: dict) -> pd.DataFrame:
@@ -383,10 +388,10 @@ def _condition_label(p, lv) -> str:
 def _headline(t: Path, out: list[str]) -> None:
     """The headline table: the shipped detector on every held-out tampered image and on the evaluation sample,
     behind its restorer, the all-tampered reference, and the paper's like-for-like row (Table 2, clean CASIA)."""
-    sweeps = pd.read_csv(t / "tables2_3_sweeps.csv")
+    sweeps = pd.read_csv(results_path(t, "tables2_3_sweeps"))
     clean = sweeps[(sweeps["perturbation"] == "clean") & (sweeps["dataset"] == "casia1")]
     rows = []
-    shipped = pd.read_csv(t / "shipped_detector.csv") if (t / "shipped_detector.csv").is_file() else None
+    shipped = pd.read_csv(results_path(t, "shipped_detector")) if results_path(t, "shipped_detector").is_file() else None
     if shipped is not None:
         r = shipped[(shipped["dataset"] == "casia1") & (shipped["manipulation"] == "all") & (shipped["tta"] == "none")]
         if len(r):
@@ -405,7 +410,7 @@ def _headline(t: Path, out: list[str]) -> None:
             continue
         rows.append({"model": label, "tampered images": int(g.loc["f1", "n_images"]),
                      **{m.upper(): _ci(g.loc[m]) for m in ("f1", "iou", "auc") if m in g.index}})
-    vs = pd.read_csv(t / "tables2_3_vs_paper.csv") if (t / "tables2_3_vs_paper.csv").is_file() else None
+    vs = pd.read_csv(results_path(t, "tables2_3_vs_paper")) if (results_path(t, "tables2_3_vs_paper")).is_file() else None
     if vs is not None:
         c = vs[(vs["condition"] == "clean") & (vs["dataset"] == "casia1")].set_index("metric")
         if {"f1", "iou"} <= set(c.index):
@@ -422,14 +427,14 @@ def _headline(t: Path, out: list[str]) -> None:
 def _like_for_like(t: Path, out: list[str]) -> None:
     """Ours beside the paper wherever the paper has the same row and condition (Tables 2-3, Table 1's means)."""
     rows = []
-    if (t / "tables2_3_vs_paper.csv").is_file():
-        v = pd.read_csv(t / "tables2_3_vs_paper.csv")
+    if (results_path(t, "tables2_3_vs_paper")).is_file():
+        v = pd.read_csv(results_path(t, "tables2_3_vs_paper"))
         for _, r in v[v["dataset"] == "casia1"].iterrows():
             rows.append({"paper's table": "Tables 2-3", "row": "ReConWave-Net behind its restorer", "condition": r["condition"],
                          "metric": r["metric"].upper(), "ours [95 % CI]": _ci(r.rename({"ours": "value"})),
                          "paper": _fmt(r["paper"], 2), "ours - paper": f"{r['diff']:+.3f}"})
-    if (t / "table1_vs_paper.csv").is_file():
-        v = pd.read_csv(t / "table1_vs_paper.csv")
+    if (results_path(t, "table1_vs_paper")).is_file():
+        v = pd.read_csv(results_path(t, "table1_vs_paper"))
         v = v[(v["condition"] == "mean") & (v["metric"] == "psnr") & v["ours"].notna()]
         for _, r in v.iterrows():
             rows.append({"paper's table": "Table 1", "row": f"{display(r['method'])}, {r['manipulation']}",
@@ -478,7 +483,7 @@ def _differences(c: pd.DataFrame) -> list[str]:
 
 
 def _claims(t: Path, out: list[str]) -> None:
-    c = pd.read_csv(t / "claims.csv")
+    c = pd.read_csv(results_path(t, "claims"))
     interval = _differences(c)
     if "p_holm" in c.columns:  # combined interval, the verdict against the paper's size
         view = pd.DataFrame({"claim": [canonical(x) for x in c["claim"]], "table": c["table"],
@@ -504,8 +509,8 @@ def _claims(t: Path, out: list[str]) -> None:
                 "the paper's size.")
     out += ["", "**The paper's claims, checked** (notebook 09). " + claims_reading(c) + " " + rule, "",
             _md_table(view)]
-    if (t / "further_comparisons.csv").is_file():
-        f = pd.read_csv(t / "further_comparisons.csv")
+    if (results_path(t, "further_comparisons")).is_file():
+        f = pd.read_csv(results_path(t, "further_comparisons"))
         fview = pd.DataFrame({"comparison": [canonical(x) for x in f["claim"]], "table": f["table"],
                               "ours (A - B) [95 % CI]": _differences(f),
                               "p / Holm": [f"{_fmt(p)} / {_fmt(h)}" for p, h in zip(f["p"], f["p_holm"])],
@@ -513,13 +518,13 @@ def _claims(t: Path, out: list[str]) -> None:
         out += ["", "**Further comparisons** (ours, not claims of the paper; Holm over this family).", "",
                 _md_table(fview)]
     arms = []
-    for name in ("table4_modules.csv", "table5_wavelets.csv"):
-        if (t / name).is_file():
-            a = pd.read_csv(t / name)
+    for name in ("table4_modules", "table5_wavelets"):
+        if results_path(t, name).is_file():
+            a = pd.read_csv(results_path(t, name))
             arms.append(a[(a["perturbation"] == "clean") & (a["metric"] == "f1") & (a["method"] != "all-tampered")])
-    if arms and (t / "shipped_detector.csv").is_file():
+    if arms and results_path(t, "shipped_detector").is_file():
         a = pd.concat(arms)
-        sweeps = pd.read_csv(t / "tables2_3_sweeps.csv")
+        sweeps = pd.read_csv(results_path(t, "tables2_3_sweeps"))
         ship = sweeps[(sweeps["method"] == "reconwave") & (sweeps["perturbation"] == "clean") &
                       (sweeps["metric"] == "f1") & (sweeps["dataset"] == "casia1")]["value"]
         trivial = sweeps[(sweeps["method"] == "all-tampered") & (sweeps["perturbation"] == "clean") &
@@ -548,10 +553,10 @@ def results_markdown(reference: Path) -> str:
            "scored on every held-out tampered image."]
     _headline(t, out)
     _like_for_like(t, out)
-    if (t / "claims.csv").is_file():
+    if (results_path(t, "claims")).is_file():
         _claims(t, out)
-    sweeps = pd.read_csv(t / "tables2_3_sweeps.csv")
-    t1 = pd.read_csv(t / "table1_restoration.csv")
+    sweeps = pd.read_csv(results_path(t, "tables2_3_sweeps"))
+    t1 = pd.read_csv(results_path(t, "table1_restoration"))
     m = t1[(t1["manipulation"] == "all") & (t1["metric"] == "psnr") & (t1["dataset"] != "(paper)")]
     if len(m):
         conds = [("brightness", 0.5), ("brightness", -0.5), ("contrast", 0.7), ("contrast", 2.0), ("mean", None)]
@@ -566,8 +571,8 @@ def results_markdown(reference: Path) -> str:
         out += ["", "**Table 1: PSNR (dB) inside the tampered regions, every tampered image of the evaluation sample** "
                 "(the oracle inverts the known disturbance exactly: the ceiling of any restorer).", "",
                 _md_table(pd.DataFrame(rows))]
-    if (t / "table1_gap_components.csv").is_file():
-        g = pd.read_csv(t / "table1_gap_components.csv")
+    if (results_path(t, "table1_gap_components")).is_file():
+        g = pd.read_csv(results_path(t, "table1_gap_components"))
         g.insert(0, "condition", [_condition_label(p, lv) for p, lv in zip(g["perturbation"], g["level"])])
         g = g.drop(columns=["perturbation", "level"])
         for c in g.columns[1:]:

@@ -20,8 +20,11 @@ METRIC_LABELS = {"f1": "pixel F1", "iou": "pixel IoU", "auc": "pixel AUC", "psnr
 
 
 def save_table(df: pd.DataFrame, profile, name: str, index: bool = False) -> Path:
-    """Write ``df`` to ``<profile.results_dir>/<name>.csv`` and return the path."""
-    out = Path(profile.results_dir) / f"{name}.csv"
+    """Write ``df`` to ``<profile.results_dir>/<name>.csv`` and return the path; ``name`` is a table registered in
+    :data:`paper_repro.results.TABLES` (an unregistered name is an error: register it there first)."""
+    from .results import path
+
+    out = path(profile.results_dir, name)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=index)
     return out

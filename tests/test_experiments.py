@@ -33,7 +33,7 @@ def test_datasets_for_smoke_split_is_deterministic_and_disjoint(micro):
     assert list(evals) == ["synthetic"]
     assert list(evals["synthetic"]["image"]) == list(valid["image"])[: micro.max_eval_images]
     # every manipulation (and authentic) is on both sides: the split is stratified
-    assert set(splits._strata(train)) == set(splits._strata(valid)) == {"authentic", "splicing", "copy-move", "removal"}
+    assert set(splits.strata_of(train)) == set(splits.strata_of(valid)) == {"authentic", "splicing", "copy-move", "removal"}
     splits._DATA_CACHE.clear()
     train2, valid2, _ = E.datasets_for(profiles.get("smoke", checkpoints_dir=micro.checkpoints_dir))
     assert list(train2["image"]) == list(train["image"]) and list(valid2["image"]) == list(valid["image"])
@@ -72,12 +72,17 @@ def test_train_or_load_trains_once_and_retrains_on_a_new_spec(micro):
 
 def test_spec_records_where_training_items_load(micro):
     # loader workers draw their own flip stream: a cached (main-process) and a worker-loaded run differ
-    args = ("reconwave", {}, "detector", {}, ["fp"], None, None, {"epochs": 1})
+    args = ("reconwave", {}, "detector", {}, ["fp"], None, None, {"epochs": 1}, False, None, "every_epoch")
     cached = runs._spec(micro.replace(cache_images=True, num_workers=2), *args)
     workers = runs._spec(micro.replace(cache_images=False, num_workers=2), *args)
     in_main = runs._spec(micro.replace(cache_images=False, num_workers=0), *args)
     assert cached["loader_workers"] == 0 and workers["loader_workers"] == 2
     assert cached != workers and cached == in_main
+    # every field is recorded, whatever its value, with the cache schema
+    from paper_repro import cache
+
+    assert cached["schema"] == cache.SCHEMA and cached["optimizer"] == micro.optimizer
+    assert {"ema", "size_policy", "crop_grid", "augment", "onthefly_tampering", "table_validation"} <= set(cached)
 
 
 def test_tidy_sweep_means_are_over_tampered_images_and_levels():
@@ -315,7 +320,7 @@ def test_augmented_and_plain_detectors_have_different_specs(micro):
     plain = E.train_or_load(micro, "rw", "reconwave")
     aug = E.train_or_load(micro, "rw-aug", "reconwave", disturbance_cfg={})
     sp, sa = (json.loads((x.parent / "spec.json").read_text()) for x in (plain, aug))
-    assert sa.get("augment") is True and "augment" not in sp  # the evaluation caches cannot mix them up
+    assert sa["augment"] is True and sp["augment"] is False  # the evaluation caches cannot mix them up
 
 
 def test_training_is_deterministic_wherever_it_runs(tmp_path):

@@ -135,3 +135,15 @@ def test_a_cycle_through_a_lazy_export_table_is_found(tmp_path):
         "pkg/experiments/tables.py": "from ..report import f\ndef table(): pass\n",
     })
     assert import_cycles(import_graph(pkg)) == [["pkg.experiments.tables", "pkg.report"]]
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A name a sibling module uses is public: ``from .x import _y`` (or ``from ..x import _y``) is not used across
+    the package's modules (an alias ``import x as _x`` is a local name and allowed)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("paper_repro")):
+                found += [f"{path.relative_to(PACKAGE.parent)}: {a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert found == []

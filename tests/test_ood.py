@@ -45,7 +45,7 @@ def _photo_ids(df: pd.DataFrame) -> set[str]:
 
 def test_ood_set_shares_no_photo_with_training_data(photo_tree):
     prof = profiles.get("smoke", n_synthetic=24, synthetic_size=64)
-    train = splits._photos_synthetic(prof, photo_tree)
+    train = splits.photos_synthetic_frame(prof, photo_tree)
     ood = splits.photos_ood(photo_tree)
     train_ids, ood_ids = _photo_ids(train), _photo_ids(ood)
     assert train_ids and ood_ids and not train_ids & ood_ids

@@ -16,7 +16,7 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(("COLUMNS", "available_datasets", "manifest", "scan"), ".datasets"),
+    **dict.fromkeys(("COLUMNS", "DATASETS", "AdapterContext", "available_datasets", "image_row", "manifest", "register_dataset", "scan"), ".datasets"),
     **dict.fromkeys(("DatasetError", "apply_mask_fix", "decode_columbia_edgemask", "image_size", "read_image",
                      "read_mask", "read_pair"), ".io"),
     **dict.fromkeys(("POLICIES", "TamperDataset"), ".tamper_dataset"),

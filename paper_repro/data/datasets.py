@@ -27,19 +27,23 @@ from typing import Any, Callable
 import pandas as pd
 from PIL import Image
 
-from .io import DatasetError, _is_missing, image_size, read_pair
+from ..registry import Registry
+from .io import DatasetError, is_missing, image_size, read_pair
 
-__all__ = ["manifest", "available_datasets", "scan", "COLUMNS"]
+__all__ = ["manifest", "available_datasets", "register_dataset", "AdapterContext", "image_row", "scan", "COLUMNS",
+           "DATASETS"]
 
 COLUMNS = ["image", "mask", "label", "dataset", "manipulation", "has_mask", "mask_fix", "mask_kind",
            "mask_invert", "note", "sources"]
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 
-_ADAPTERS: dict[str, tuple[Callable, str]] = {}
+#: dataset name -> adapter ``fn(root, ctx, **kwargs) -> list[dict]`` (metadata: ``layout``)
+DATASETS = Registry("dataset")
 
 
-class _Ctx:
-    """Collects what an adapter did (report) and what it could not resolve (problems)."""
+class AdapterContext:
+    """What an adapter is given beside its root: its dataset ``name``, and two lists it fills: ``report``
+    (what it did, in words) and ``problems`` (what it could not resolve)."""
 
     def __init__(self, name: str, root: Path | None):
         self.name, self.root = name, root
@@ -47,9 +51,13 @@ class _Ctx:
         self.problems: list[str] = []
 
 
-def _adapter(name: str, layout: str):
+def register_dataset(name: str, layout: str):
+    """Decorator: ``fn(root: Path | None, ctx: AdapterContext, **kwargs) -> list[dict]`` (rows from
+    :func:`image_row`) is the adapter of dataset ``name``; ``layout`` says in words what folder it expects
+    (quoted in every layout error). :func:`manifest` then accepts ``name``."""
+
     def deco(fn):
-        _ADAPTERS[name] = (fn, layout)
+        DATASETS.register(name, fn, layout=layout)
         fn.layout = layout
         return fn
     return deco
@@ -57,7 +65,7 @@ def _adapter(name: str, layout: str):
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`manifest`."""
-    return sorted(_ADAPTERS)
+    return sorted(DATASETS)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -99,12 +107,14 @@ def _descend(root: Path, ok: Callable[[Path], bool], max_depth: int = 2) -> Path
     return None
 
 
-def _layout_error(ctx: _Ctx, root: Path, detail: str) -> DatasetError:
-    layout = _ADAPTERS[ctx.name][1]
+def _layout_error(ctx: AdapterContext, root: Path, detail: str) -> DatasetError:
+    layout = DATASETS.meta(ctx.name)["layout"]
     return DatasetError(f"{ctx.name}: {detail} in {root}. Expected layout: {layout}")
 
 
-def _row(image, mask=None, label=None, manipulation=None, **extra) -> dict:
+def image_row(image, mask=None, label=None, manipulation=None, **extra) -> dict:
+    """One manifest row (an adapter returns a list of them): ``label`` defaults to 1 when there is a mask;
+    ``extra`` adds columns such as ``sources`` or ``note``."""
     has_mask = mask is not None
     return {"image": str(image), "mask": None if mask is None else str(mask),
             "label": int(label if label is not None else has_mask), "manipulation": manipulation,
@@ -119,7 +129,7 @@ def _mask_for(stem: str, masks: dict[str, Path], suffixes=("", "_gt", "_mask", "
     return None
 
 
-def _resolve_sizes(rows: list[dict], ctx: _Ctx, rule: str = "transpose", tol: float = 0.05) -> None:
+def _resolve_sizes(rows: list[dict], ctx: AdapterContext, rule: str = "transpose", tol: float = 0.05) -> None:
     """Compare image / mask sizes (headers only) and record a ``mask_fix`` per row.
 
     rule ``"transpose"``: only a mask of transposed size is fixed (``mask_fix="transpose"``).
@@ -160,7 +170,7 @@ def _resolve_sizes(rows: list[dict], ctx: _Ctx, rule: str = "transpose", tol: fl
         ctx.report.append("mask file modes: " + ", ".join(f"{k} {v}" for k, v in sorted(modes.items())))
 
 
-def _finish(rows: list[dict], ctx: _Ctx) -> pd.DataFrame:
+def _finish(rows: list[dict], ctx: AdapterContext) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     for c in COLUMNS:
         if c not in df.columns:
@@ -188,9 +198,7 @@ def manifest(name: str, root: str | os.PathLike | None = None, **kwargs: Any) ->
     ``root=None`` means ``paper_repro.config.data_root() / name`` (``$PAPER_REPRO_DATA``), or for
     ``"synthetic"`` the built-in default set. Extra keyword arguments go to the adapter.
     """
-    if name not in _ADAPTERS:
-        raise KeyError(f"unknown dataset {name!r}; available adapters: {', '.join(available_datasets())}")
-    fn, layout = _ADAPTERS[name]
+    fn, layout = DATASETS[name], DATASETS.meta(name)["layout"]
     if root is None and name != "synthetic":
         from ..config import data_root
 
@@ -200,7 +208,7 @@ def manifest(name: str, root: str | os.PathLike | None = None, **kwargs: Any) ->
                 f"{name}: no root given and {'$PAPER_REPRO_DATA is unset' if base is None else f'{base / name} does not exist'}"
                 f"; pass root=... Expected layout: {layout}")
         root = base / name
-    ctx = _Ctx(name, None if root is None else Path(root).expanduser())
+    ctx = AdapterContext(name, None if root is None else Path(root).expanduser())
     if root is not None:
         p = ctx.root
         if not p.exists():
@@ -226,7 +234,7 @@ def _casia_parse(stem: str):
     return None if m is None else m.groups()  # (S/D, code, field4, id1, id2, serial)
 
 
-def _casia_corrections(gt: Path, ctx: _Ctx) -> tuple[dict[str, str], list[str]]:
+def _casia_corrections(gt: Path, ctx: AdapterContext) -> tuple[dict[str, str], list[str]]:
     """Read ``FileNameCorrection.xlsx`` -> ({original stem: corrected stem}, free-text notes)."""
     files = sorted(p for p in gt.glob("*.xls*") if "correction" in p.name.lower()) if gt else []
     if not files:
@@ -263,9 +271,9 @@ def _casia_corrections(gt: Path, ctx: _Ctx) -> tuple[dict[str, str], list[str]]:
     return renames, notes
 
 
-@_adapter("casia1", "root/Au/*.jpg (authentic), root/Sp/*.jpg (tampered), "
+@register_dataset("casia1", "root/Au/*.jpg (authentic), root/Sp/*.jpg (tampered), "
           "'root/CASIA 1.0 groundtruth/{CM,Sp}/<stem>_gt.png' masks, optional FileNameCorrection.xlsx")
-def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]:
+def _casia1(root: Path, ctx: AdapterContext, include_maskless: bool = False) -> list[dict]:
     """CASIA v1.0 (Dong et al., ChinaSIP 2013) with the Pham et al. (Symmetry 2019) ground truth.
 
     Pairing, in order, each mask used once: (1) exact stem; (2) ``FileNameCorrection.xlsx`` rename;
@@ -379,7 +387,7 @@ def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]
             counts["no mask"] += 1
             if include_maskless:
                 sd = (_casia_parse(s) or ["?"])[0]
-                rows.append(_row(p, None, label=1, note="no ground-truth mask", sources=_casia_sources(s),
+                rows.append(image_row(p, None, label=1, note="no ground-truth mask", sources=_casia_sources(s),
                                  manipulation={"S": "copy-move", "D": "splicing"}.get(sd)))
             continue
         m, how = match[s]
@@ -390,14 +398,14 @@ def _casia1(root: Path, ctx: _Ctx, include_maskless: bool = False) -> list[dict]
             how += f"; reclassified as {manip} (mask folder)"
         if how != "exact":
             details.append(f"{p.name} -> {mpath.name}: {how}")
-        rows.append(_row(p, mpath, label=1, manipulation=manip, note=how, sources=_casia_sources(s, m)))
+        rows.append(image_row(p, mpath, label=1, manipulation=manip, note=how, sources=_casia_sources(s, m)))
     for m in sorted(free):
         ctx.problems.append(f"mask {masks[m][1].name} matches no tampered image")
     ctx.report.append(f"pairing: {counts['exact']} exact, {counts['non-exact']} non-exact (listed below), "
                       f"{counts['no mask']} tampered without mask, {len(free)} masks unused")
     ctx.report += details
     _resolve_sizes(rows, ctx, rule="transpose")
-    rows += [_row(p, None, label=0, sources=_casia_sources(p.stem)) for p in authentic]
+    rows += [image_row(p, None, label=0, sources=_casia_sources(p.stem)) for p in authentic]
     return rows
 
 
@@ -421,9 +429,9 @@ def _casia_sources(*stems: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ COVERAGE
-@_adapter("coverage", "root/image/{N}.tif (original) and {N}t.tif (tampered), root/mask/{N}forged.tif "
+@register_dataset("coverage", "root/image/{N}.tif (original) and {N}t.tif (tampered), root/mask/{N}forged.tif "
           "(+ {N}copy.tif, {N}paste.tif), N = 1..100")
-def _coverage(root: Path, ctx: _Ctx, size_rule: str = "auto") -> list[dict]:
+def _coverage(root: Path, ctx: AdapterContext, size_rule: str = "auto") -> list[dict]:
     """COVERAGE (Wen et al., ICIP 2016): copy-move with similar-but-genuine objects.
 
     Nine published masks do not match their image's size; ``size_rule="auto"`` fixes them per row
@@ -443,13 +451,13 @@ def _coverage(root: Path, ctx: _Ctx, size_rule: str = "auto") -> list[dict]:
             continue
         n, t = m.group(1), m.group(2)
         if not t:
-            rows.append(_row(p, None, label=0, sources=f"coverage{n}"))
+            rows.append(image_row(p, None, label=0, sources=f"coverage{n}"))
             continue
         forged = masks.get(f"{n}forged")
         if forged is None:
             ctx.report.append(f"no mask {n}forged.* for tampered image {p.name}; excluded")
             continue
-        rows.append(_row(p, forged, label=1, manipulation="copy-move", sources=f"coverage{n}",
+        rows.append(image_row(p, forged, label=1, manipulation="copy-move", sources=f"coverage{n}",
                          mask_copy=str(masks[f"{n}copy"]) if f"{n}copy" in masks else None,
                          mask_paste=str(masks[f"{n}paste"]) if f"{n}paste" in masks else None))
     _resolve_sizes(rows, ctx, rule=size_rule)
@@ -457,9 +465,9 @@ def _coverage(root: Path, ctx: _Ctx, size_rule: str = "auto") -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ COLUMBIA
-@_adapter("columbia", "root/4cam_splc/*.tif (spliced), root/4cam_auth/*.tif (authentic), masks "
+@register_dataset("columbia", "root/4cam_splc/*.tif (spliced), root/4cam_auth/*.tif (authentic), masks "
           "root/4cam_splc/edgemask/<stem>_edgemask.{jpg,tif,...} (or root/edgemask/)")
-def _columbia(root: Path, ctx: _Ctx, spliced_colour: str = "green") -> list[dict]:
+def _columbia(root: Path, ctx: AdapterContext, spliced_colour: str = "green") -> list[dict]:
     """Columbia uncompressed image splicing (Hsu & Chang, ICME 2006).
 
     Masks are the red/green ``edgemask`` images, decoded in :func:`read_pair` with
@@ -480,18 +488,18 @@ def _columbia(root: Path, ctx: _Ctx, spliced_colour: str = "green") -> list[dict
         if mp is None:
             ctx.report.append(f"no edgemask for spliced image {p.name}; excluded")
             continue
-        rows.append(_row(p, mp, label=1, manipulation="splicing", mask_kind="columbia_edgemask",
+        rows.append(image_row(p, mp, label=1, manipulation="splicing", mask_kind="columbia_edgemask",
                          mask_spliced_colour=spliced_colour))
     ctx.report.append(f"edge masks decoded as spliced = {spliced_colour} region")
     _resolve_sizes(rows, ctx, rule="transpose")
-    rows += [_row(p, None, label=0) for p in _images_in(_subdir(base, "4cam_auth"))]
+    rows += [image_row(p, None, label=0) for p in _images_in(_subdir(base, "4cam_auth"))]
     return rows
 
 
 # -------------------------------------------------------------------------------------------- NIST16
-@_adapter("nist16", "root/probe/*.jpg (manipulated probes), root/mask/<same stem>[_gt|_mask].png "
+@register_dataset("nist16", "root/probe/*.jpg (manipulated probes), root/mask/<same stem>[_gt|_mask].png "
           "(NIST convention: black = manipulated)")
-def _nist16(root: Path, ctx: _Ctx, invert: bool = True) -> list[dict]:
+def _nist16(root: Path, ctx: AdapterContext, invert: bool = True) -> list[dict]:
     """NIST Nimble 2016 as packaged by MVSS-Net / IMDL-BenCo (probe + mask folders, same stem).
 
     NIST reference masks are *inverted*: 0 (black) = manipulated, 255 = untouched, so ``mask_invert``
@@ -507,17 +515,17 @@ def _nist16(root: Path, ctx: _Ctx, invert: bool = True) -> list[dict]:
         if mp is None:
             ctx.report.append(f"no mask for probe {p.name}; excluded")
             continue
-        rows.append(_row(p, mp, label=1, mask_invert=invert))
+        rows.append(image_row(p, mp, label=1, mask_invert=invert))
     ctx.report.append(f"NIST masks read with invert={invert} (black = manipulated)")
     _resolve_sizes(rows, ctx)
     return rows
 
 
 # --------------------------------------------------------------------------------------------- DSO-1
-@_adapter("dso1", "root/DSO-1/images/{normal,splicing}-*.png + root/DSO-1/masks/splicing-*.png "
+@register_dataset("dso1", "root/DSO-1/images/{normal,splicing}-*.png + root/DSO-1/masks/splicing-*.png "
           "(or root = the folder with images/ and masks/), or the published tifs-database layout "
           "root/DSO-1/*.png + root/DSO-1-Fake-Images-Masks/*.png")
-def _dso1(root: Path, ctx: _Ctx, invert: bool | None = None) -> list[dict]:
+def _dso1(root: Path, ctx: AdapterContext, invert: bool | None = None) -> list[dict]:
     """DSO-1 (Carvalho et al., TIFS 2013): 100 normal + 100 spliced PNGs of people.
 
     Two layouts: ``images/`` + ``masks/`` (white = spliced), and the published ``DSO-1/`` +
@@ -540,13 +548,13 @@ def _dso1(root: Path, ctx: _Ctx, invert: bool | None = None) -> list[dict]:
     rows = []
     for p in _images_in(img_dir):
         if p.stem.lower().startswith("normal"):
-            rows.append(_row(p, None, label=0))
+            rows.append(image_row(p, None, label=0))
         elif p.stem.lower().startswith("splicing"):
             mp = _mask_for(p.stem, masks)
             if mp is None:
                 ctx.report.append(f"no mask for spliced image {p.name}; excluded")
                 continue
-            rows.append(_row(p, mp, label=1, manipulation="splicing", mask_invert=inv))
+            rows.append(image_row(p, mp, label=1, manipulation="splicing", mask_invert=inv))
         else:
             ctx.report.append(f"ignored {p.name} (neither normal-* nor splicing-*)")
     _resolve_sizes(rows, ctx)
@@ -554,9 +562,9 @@ def _dso1(root: Path, ctx: _Ctx, invert: bool | None = None) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------- IMD2020
-@_adapter("imd2020", "root/<id>/<id>_orig.jpg (authentic), root/<id>/<id>_<n>.{jpg,png} (tampered) with "
+@register_dataset("imd2020", "root/<id>/<id>_orig.jpg (authentic), root/<id>/<id>_<n>.{jpg,png} (tampered) with "
           "root/<id>/<id>_<n>_mask.png")
-def _imd2020(root: Path, ctx: _Ctx) -> list[dict]:
+def _imd2020(root: Path, ctx: AdapterContext) -> list[dict]:
     """IMD2020 (Novozamsky et al., WACV-W 2020) real-life manipulations; mask white = manipulated."""
     files = _images_in(root, recursive=True)
     masks = {p.parent / re.sub(r"_mask$", "", p.stem): p for p in files if p.stem.lower().endswith("_mask")}
@@ -566,13 +574,13 @@ def _imd2020(root: Path, ctx: _Ctx) -> list[dict]:
         if s.lower().endswith("_mask"):
             continue
         if s.lower().endswith("_orig"):
-            rows.append(_row(p, None, label=0))
+            rows.append(image_row(p, None, label=0))
             continue
         mp = masks.get(p.parent / s)
         if mp is None:
             ctx.report.append(f"no mask {s}_mask.png for {p.relative_to(root)}; excluded")
             continue
-        rows.append(_row(p, mp, label=1))
+        rows.append(image_row(p, mp, label=1))
     if not any(r["label"] == 1 for r in rows) and not any(r["label"] == 0 for r in rows):
         raise _layout_error(ctx, root, "no '<id>_orig.*' or '<id>_<n>.*' + '_mask' files")
     _resolve_sizes(rows, ctx)
@@ -580,9 +588,9 @@ def _imd2020(root: Path, ctx: _Ctx) -> list[dict]:
 
 
 # -------------------------------------------------------------------------------------------- folder
-@_adapter("folder", "root/Tp/ tampered images, root/Gt/ masks (same stem, optional _gt/_mask suffix), "
+@register_dataset("folder", "root/Tp/ tampered images, root/Gt/ masks (same stem, optional _gt/_mask suffix), "
           "optional root/Au/ authentic images")
-def _folder(root: Path, ctx: _Ctx, invert: bool = False, manipulation: str | None = None,
+def _folder(root: Path, ctx: AdapterContext, invert: bool = False, manipulation: str | None = None,
             size_rule: str = "transpose") -> list[dict]:
     """Generic ``Tp/`` + ``Gt/`` (+ ``Au/``) folders: masks matched by stem; white = tampered."""
     base = _descend(root, lambda d: _subdir(d, "Tp") is not None and _subdir(d, "Gt") is not None)
@@ -595,16 +603,16 @@ def _folder(root: Path, ctx: _Ctx, invert: bool = False, manipulation: str | Non
         if mp is None:
             ctx.report.append(f"no mask for tampered image {p.name}; excluded")
             continue
-        rows.append(_row(p, mp, label=1, manipulation=manipulation, mask_invert=invert))
+        rows.append(image_row(p, mp, label=1, manipulation=manipulation, mask_invert=invert))
     _resolve_sizes(rows, ctx, rule=size_rule)
-    rows += [_row(p, None, label=0) for p in _images_in(_subdir(base, "Au"))]
+    rows += [image_row(p, None, label=0) for p in _images_in(_subdir(base, "Au"))]
     return rows
 
 
 # ---------------------------------------------------------------------------------------- benco-json
-@_adapter("benco-json", "root = an IMDL-BenCo JSON file [[image, mask or \"Negative\"], ...] "
+@register_dataset("benco-json", "root = an IMDL-BenCo JSON file [[image, mask or \"Negative\"], ...] "
           "(relative paths: from the JSON's folder, else from the working directory as IMDL-BenCo reads them)")
-def _benco_json(root: Path, ctx: _Ctx) -> list[dict]:
+def _benco_json(root: Path, ctx: AdapterContext) -> list[dict]:
     """IMDL-BenCo ``ManiDataset`` JSON list; ``"Negative"`` as mask = authentic."""
     path = root
     if root.is_dir():
@@ -643,7 +651,7 @@ def _benco_json(root: Path, ctx: _Ctx) -> list[dict]:
                 ctx.problems.append(f"{f}: file listed in {path.name} not found (relative paths are read from "
                                     f"the JSON's folder {path.parent}, then the working directory {Path.cwd()})")
         rules[how] += 1
-        rows.append(_row(img, mask, label=0 if neg else 1, note=f"path from the {how}" if how != "absolute" else None))
+        rows.append(image_row(img, mask, label=0 if neg else 1, note=f"path from the {how}" if how != "absolute" else None))
     ctx.report.append("image paths resolved: " + ", ".join(f"{v} from the {k}" for k, v in sorted(rules.items())))
     ctx.root = path
     _resolve_sizes(rows, ctx)
@@ -651,9 +659,9 @@ def _benco_json(root: Path, ctx: _Ctx) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------- synthetic
-@_adapter("synthetic", "root/manifest.csv with columns image,mask,label,manipulation (paths relative to "
+@register_dataset("synthetic", "root/manifest.csv with columns image,mask,label,manipulation (paths relative to "
           "root; mask empty for authentic)")
-def _synthetic(root: Path | None, ctx: _Ctx) -> list[dict]:
+def _synthetic(root: Path | None, ctx: AdapterContext) -> list[dict]:
     """Synthetic tampering set written by :mod:`paper_repro.data.synthetic` (``root=None``: the default)."""
     if root is None:
         from .synthetic import ensure_default
@@ -673,11 +681,11 @@ def _synthetic(root: Path | None, ctx: _Ctx) -> list[dict]:
         raise DatasetError(f"{csv}: missing columns {sorted(missing)}")
     rows = []
     for rec in table.to_dict("records"):
-        mask = None if _is_missing(rec.get("mask")) else (root / rec["mask"]).resolve()
-        manip = None if _is_missing(rec.get("manipulation")) else rec["manipulation"]
+        mask = None if is_missing(rec.get("mask")) else (root / rec["mask"]).resolve()
+        manip = None if is_missing(rec.get("manipulation")) else rec["manipulation"]
         extra = {k: v for k, v in rec.items() if k not in ("image", "mask", "label", "manipulation")}
-        r = _row((root / rec["image"]).resolve(), mask, label=int(rec["label"]), manipulation=manip)
-        r.update({k: (None if _is_missing(v) else v) for k, v in extra.items() if k not in r or k == "note"})
+        r = image_row((root / rec["image"]).resolve(), mask, label=int(rec["label"]), manipulation=manip)
+        r.update({k: (None if is_missing(v) else v) for k, v in extra.items() if k not in r or k == "note"})
         rows.append(r)
     return rows
 
@@ -693,7 +701,7 @@ def scan(df: pd.DataFrame, progress: bool = True, check_empty: bool = True) -> p
 
     out = []
     for _, row in tqdm(df.iterrows(), total=len(df), disable=not progress, desc="scan"):
-        mask = None if _is_missing(row.get("mask")) else row.get("mask")
+        mask = None if is_missing(row.get("mask")) else row.get("mask")
         try:
             _, m = read_pair(row)
         except DatasetError as err:

@@ -58,7 +58,7 @@ class DatasetError(Exception):
 
 
 # ----------------------------------------------------------------------------------------- low level
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -132,7 +132,7 @@ def _tiff_array(path: Path) -> tuple[np.ndarray, float, bool]:
 
 def _read_array(path: str | os.PathLike) -> tuple[np.ndarray, float, bool]:
     """Read any supported file -> (raw array, full-scale value, has_alpha); DatasetError on any failure."""
-    if _is_missing(path):
+    if is_missing(path):
         raise DatasetError("no file given (path is empty / None)")
     p = Path(path)
     if not p.exists():
@@ -275,7 +275,7 @@ def apply_mask_fix(mask: np.ndarray, fix: str | None, shape: tuple[int, int]) ->
     ``transpose``: swap axes; ``crop``: crop / zero-pad at the bottom-right (top-left anchored);
     ``resize``: nearest-neighbour resize.
     """
-    if _is_missing(fix):
+    if is_missing(fix):
         return mask
     h, w = shape
     if fix == "transpose":
@@ -297,7 +297,7 @@ def _get(row: Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
         value = row[key]
     except (KeyError, IndexError, TypeError):
         return default
-    return default if _is_missing(value) else value
+    return default if is_missing(value) else value
 
 
 def read_pair(row: Mapping[str, Any] | Any, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import pandas as pd
 __all__ = ["split", "group_split", "source_groups", "SPLIT_RULES"]
 
 
-def _strata(values: pd.Series) -> np.ndarray:
+def strata_of(values: pd.Series) -> np.ndarray:
     """String class keys for stratification; missing values (e.g. authentic rows' manipulation) form
     their own class instead of failing inside scikit-learn."""
     return np.array(["<missing>" if pd.isna(v) else str(v) for v in values], dtype=object)
@@ -31,9 +31,9 @@ def split(df: pd.DataFrame, valid_pct: float = 0.2, seed: int = 0,
         raise ValueError(f"cannot split {len(df)} rows")
     strat = None
     if isinstance(stratify, str) and stratify in df.columns:
-        strat = _strata(df[stratify])
+        strat = strata_of(df[stratify])
     elif stratify is not None and not isinstance(stratify, str):
-        strat = _strata(pd.Series(list(stratify)))
+        strat = strata_of(pd.Series(list(stratify)))
     if strat is not None:
         counts = pd.Series(strat).value_counts()
         n_valid = int(np.ceil(valid_pct * len(df)))

@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write
+
 KINDS = ("splicing", "copy-move", "removal")
 GENERATOR_VERSION = 1
 CACHE_ENV = "PAPER_REPRO_CACHE"
@@ -609,24 +611,14 @@ def _plan(n, seed, kinds, authentic_fraction, n_photos):
     return list(zip(labels, hosts.tolist()))
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _save_image(path: Path, img_u8: np.ndarray, quality: int | None) -> None:
     from PIL import Image
 
     im = Image.fromarray(img_u8)
     if quality is None:
-        _write_atomic(path, lambda t: im.save(t, format="PNG"))
+        atomic_write(path, lambda t: im.save(t, format="PNG"))
     else:
-        _write_atomic(path, lambda t: im.save(t, format="JPEG", quality=int(quality)))
+        atomic_write(path, lambda t: im.save(t, format="JPEG", quality=int(quality)))
 
 
 def _jpeg_roundtrip(img_u8: np.ndarray, p: float, quality_range, rng) -> np.ndarray:
@@ -665,7 +657,7 @@ def _read_meta(out_dir: Path) -> dict | None:
 
 
 def _write_meta(out_dir: Path, meta: dict) -> None:
-    _write_atomic(out_dir / "meta.json", lambda t: t.write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    atomic_write(out_dir / "meta.json", lambda t: t.write_text(json.dumps(meta, indent=2, sort_keys=True)))
 
 
 def _clear(out_dir: Path) -> None:
@@ -824,7 +816,7 @@ def generate(out_dir, n: int = DEFAULT_N, seed: int = 0, photos=None, size=(256,
             from PIL import Image
 
             m8 = Image.fromarray(mask.astype(np.uint8) * 255)
-            _write_atomic(mask_path, lambda t: m8.save(t, format="PNG"))
+            atomic_write(mask_path, lambda t: m8.save(t, format="PNG"))
         _save_image(img_path, np.round(np.clip(out, 0, 1) * 255.0).astype(np.uint8), quality)
 
     def write_csv(t):
@@ -833,7 +825,7 @@ def generate(out_dir, n: int = DEFAULT_N, seed: int = 0, photos=None, size=(256,
             wr.writeheader()
             wr.writerows(rows)
 
-    _write_atomic(out_dir / "manifest.csv", write_csv)
+    atomic_write(out_dir / "manifest.csv", write_csv)
     _write_meta(out_dir, {"params": params, "versions": _versions(), "complete": True})
     return out_dir
 

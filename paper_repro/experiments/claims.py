@@ -33,9 +33,9 @@ from .. import paper as _paper
 from .. import profiles as _profiles
 from .. import stats
 from .intervals import RESTORATION_COLUMNS, condition_values, per_image
-from .paper_view import _condition
+from .paper_view import condition_label
 from .runs import ARM_SEEDS, RUNS
-from .sweeps import _paper_grid, _restoration_scores, ablation_grid, restoration_per_image, sweep_results
+from .sweeps import paper_grid, cached_restoration_scores, ablation_grid, restoration_per_image, sweep_results
 from .tables import METHODS, TABLE_DETECTOR, TABLE_RESTORER, method_sweeps, seed_noise
 
 __all__ = ["Claim", "CLAIMS", "claims_table", "further_comparisons", "paper_claims", "CLAIM_COLUMNS", "OMITTED"]
@@ -154,9 +154,9 @@ def _paper_difference(c: Claim) -> float:
 def _results(profile, c: Claim, side):
     """Per-image results of one side of a claim, with the per-image column of its metric."""
     if c.restoration:
-        scores = restoration_per_image(_restoration_scores(profile, side, _paper_grid()))
+        scores = restoration_per_image(cached_restoration_scores(profile, side, paper_grid()))
         return scores, RESTORATION_COLUMNS[c.metric]
-    grid = ablation_grid(profile) if c.grid == "ablation" else [("clean", None)] + _paper_grid()
+    grid = ablation_grid(profile) if c.grid == "ablation" else [("clean", None)] + paper_grid()
     if c.table == "methods":  # the comparison's own per-image results (each method at its chosen threshold)
         name = next(m for m, s in METHODS.items() if s == tuple(side))
         return method_sweeps(profile, {name: METHODS[name]}), None
@@ -302,7 +302,7 @@ def claims_table(profile, claims=CLAIMS) -> pd.DataFrame:
             fraction = min(clean) / shipped_f1
         paper = _paper_difference(c)
         rows.append({"claim": c.claim, "table": c.table, "metric": c.metric,
-                     "condition": _condition(*c.condition), "a": _side_label(c.a), "b": _side_label(c.b),
+                     "condition": condition_label(*c.condition), "a": _side_label(c.a), "b": _side_label(c.b),
                      "paper": paper, "ours": d.estimate, "ci_low": d.low, "ci_high": d.high,
                      "se_images": d.se_images, "sd_training": d.sd_training, "p": d.p,
                      "seeds_a": na, "seeds_b": nb, "noise": "A " + how[0] + "; B " + how[1],

@@ -14,8 +14,9 @@ import pandas as pd
 
 from .. import perturb as P
 from .. import profiles as _profiles
-from .runs import _instantiate, _model_ref, load
-from .splits import _NOT_BENCHMARKS, _cap, _photos_synthetic, _strata, datasets_for
+from ..models import load as load_model
+from .runs import load
+from .splits import NOT_BENCHMARKS, cap_rows, photos_synthetic_frame, strata_of, datasets_for
 from .tables import METHODS
 
 
@@ -34,10 +35,8 @@ def examples(profile, n: int = 3, perturbation: tuple[str, float | None] = ("bri
     name = dataset or next(iter(evals))
     df = evals[name]
     df = df[df["label"].astype(int) == 1].head(n)
-    det_path, _ = _model_ref(profile, detector)
-    res_path, _ = _model_ref(profile, restorer)
-    det = _instantiate(det_path)
-    res = _instantiate(res_path) if res_path is not None else None
+    det = load_model(detector, profile)
+    res = load_model(restorer, profile) if restorer is not None else None
     ds = TamperDataset(df, size=profile.size, policy="resize")
     rows = []
     for i in range(len(ds)):
@@ -140,9 +139,9 @@ def data_overview(profile) -> dict[str, pd.DataFrame]:
     root = profile.resolved_data_root()
     if root is not None:
         if "photos-synthetic" in profile.train_datasets:
-            out["photos-synthetic"] = _photos_synthetic(profile, root)
+            out["photos-synthetic"] = photos_synthetic_frame(profile, root)
         for name in available_datasets():
-            if name not in _NOT_BENCHMARKS and (root / name).exists():
+            if name not in NOT_BENCHMARKS and (root / name).exists():
                 try:
                     out[name] = manifest(name, root / name)
                 except Exception as err:  # noqa: BLE001 - shown, not fatal, in the data notebook
@@ -154,7 +153,7 @@ def dataset_stats(manifests: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Counts per dataset, label (``authentic`` / ``tampered``) and manipulation."""
     rows = []
     for name, df in manifests.items():
-        for (lab, manip), g in df.assign(kind=_strata(df)).groupby(["label", "kind"], sort=True):
+        for (lab, manip), g in df.assign(kind=strata_of(df)).groupby(["label", "kind"], sort=True):
             rows.append({"dataset": name, "label": "tampered" if int(lab) else "authentic", "manipulation": manip,
                          "n_images": len(g)})
     return pd.DataFrame(rows, columns=["dataset", "label", "manipulation", "n_images"])
@@ -166,7 +165,7 @@ def mask_stats(df: pd.DataFrame, max_images: int | None = 300, seed: int = 0) ->
     from ..data import read_pair
 
     t = df[df["label"].astype(int) == 1]
-    t = _cap(t, max_images, seed) if max_images else t
+    t = cap_rows(t, max_images, seed) if max_images else t
     rows = []
     for _, r in t.iterrows():
         try:
@@ -174,7 +173,7 @@ def mask_stats(df: pd.DataFrame, max_images: int | None = 300, seed: int = 0) ->
         except Exception as err:  # noqa: BLE001
             warnings.warn(f"{r['image']}: {err}")
             continue
-        rows.append({"dataset": r.get("dataset"), "manipulation": _strata(pd.DataFrame([r]))[0],
+        rows.append({"dataset": r.get("dataset"), "manipulation": strata_of(pd.DataFrame([r]))[0],
                      "height": img.shape[0], "width": img.shape[1], "mask_fraction": float(m.mean())})
     return pd.DataFrame(rows, columns=["dataset", "manipulation", "height", "width", "mask_fraction"])
 

@@ -1,6 +1,6 @@
 """Our numbers beside the published ones: the tidy columns, the ``paper`` / ``diff`` columns, and views by condition.
 
-:func:`_attach_paper` adds the paper's value and ``diff = ours - paper`` to a tidy table
+:func:`attach_paper` adds the paper's value and ``diff = ours - paper`` to a tidy table
 (:func:`paper_repro.paper.beside`); :func:`paper_view` and :func:`paper_comparison` show those rows by
 condition (``clean``, ``alpha=+0.5``, ``beta=2``, ``mean``); :func:`paper_baselines` lists the published
 models' numbers that ReConWave-Net's Tables 2-3 report (never re-run here).
@@ -21,7 +21,7 @@ TIDY_COLUMNS = ["method", "dataset", "manipulation", "perturbation", "level", "m
                 "paper", "diff"]
 
 
-def _attach_paper(df: pd.DataFrame, table: str | Sequence[str], paper: str = "reconwave",
+def attach_paper(df: pd.DataFrame, table: str | Sequence[str], paper: str = "reconwave",
                   on: Sequence[str] = ("method", "dataset", "manipulation", "perturbation", "level", "metric"),
                   rename_methods: dict | None = None) -> pd.DataFrame:
     """Add ``paper`` / ``diff`` columns from :func:`paper.beside` for one or several published tables (the
@@ -66,7 +66,7 @@ def _attach_paper(df: pd.DataFrame, table: str | Sequence[str], paper: str = "re
     return df
 
 
-def _order(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+def paper_order(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     cols = list(extra) + [c for c in TIDY_COLUMNS if c not in extra]
     for c in cols:
         if c not in df.columns:
@@ -74,7 +74,7 @@ def _order(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     return df[cols + [c for c in df.columns if c not in cols]].reset_index(drop=True)
 
 
-def _condition(perturbation: str, level) -> str:
+def condition_label(perturbation: str, level) -> str:
     """A tidy row's condition label: ``clean`` / ``mean`` / ``typical``, ``<sweep> mean`` for a sweep's
     aggregate (level NaN), else :func:`report.level_label` (``alpha=+0.5``, ``beta=2``)."""
     if pd.isna(level):
@@ -91,7 +91,7 @@ def paper_view(tidy: pd.DataFrame, metric: str, index: Sequence[str] = ("method"
     ours = [d for d in dict.fromkeys(t["dataset"]) if d != "(paper)"]
     dataset = dataset or (ours[0] if ours else None)
     t = t[t["dataset"].isin([dataset, "(paper)"])]
-    t["condition"] = [_condition(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
+    t["condition"] = [condition_label(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
     conds = list(dict.fromkeys(t["condition"]))
     idx = list(index)
     v = t.pivot_table(index=idx, columns="condition", values=["value", "paper"], aggfunc="first", sort=False,
@@ -110,7 +110,7 @@ def paper_comparison(tidy: pd.DataFrame, metrics: Sequence[str] | None = None) -
     t = tidy[tidy["paper"].notna()].copy()
     if metrics is not None:
         t = t[t["metric"].isin(list(metrics))]
-    t["condition"] = [_condition(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
+    t["condition"] = [condition_label(p, lv) for p, lv in zip(t["perturbation"], t["level"])]
     shown_elsewhere = ("condition", "ci_low", "ci_high", "vs_ref", "vs_ref_low", "vs_ref_high", "steps", "params",
                        "encoder", "extra_steps")
     own = [c for c in t.columns if c not in TIDY_COLUMNS and c not in shown_elsewhere]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import profiles as _profiles
-from .identity import _fingerprint, _hash
+from .identity import frame_fingerprint, spec_hash
 from .splits import datasets_for
 
 
@@ -30,7 +30,8 @@ class Run:
     models, :attr:`Profile.main_budget <paper_repro.profiles.Profile>`); ``seed``: a training seed other than
     the profile's (weights' initialisation and batch order; the split and the data stay the profile's);
     ``augment``: disturb the detector's training images with brightness / contrast (``True``, the restorer's
-    training distribution), never (``False``) or as the profile says (``None``)."""
+    training distribution), never (``False``) or as the profile says (``None``); ``compare``: a row of the
+    method comparison (:data:`paper_repro.experiments.tables.METHODS`), beside ReConWave-Net."""
 
     model: str
     stage: str
@@ -41,6 +42,7 @@ class Run:
     budget: str = "table"
     seed: int | None = None
     augment: bool | None = None
+    compare: bool = False
 
 
 #: Every model the notebooks train, by key (= its folder under ``profile.checkpoints_dir``). ``reconwave`` and
@@ -77,10 +79,11 @@ RUNS: dict[str, Run] = {
     "restorer-vit": Run("restorer", "restorer", {"attention": "vit"}, label="restorer (ViT)"),
     "restorer-deformable": Run("restorer", "restorer", {"attention": "deformable"}, label="restorer (deformable)"),
     "restorer-l1": Run("restorer", "restorer", loss_cfg={"forensic": False}, label="restorer (plain L1 loss)"),
-    "lpclnet": Run("lpclnet", "detector", label="LPCLNet"),
-    "ncl": Run("ncl", "detector", label="NCL"),
+    "lpclnet": Run("lpclnet", "detector", label="LPCLNet", compare=True),
+    "ncl": Run("ncl", "detector", label="NCL", compare=True),
     "mpc-pretrain": Run("mpc", "pretrain", label="MPC stage 1 (pixel-contrastive pretraining)"),
-    "mpc": Run("mpc-finetune", "finetune", init_from="mpc-pretrain", label="MPC stage 2 (frozen backbone + head)"),
+    "mpc": Run("mpc-finetune", "finetune", init_from="mpc-pretrain", label="MPC stage 2 (frozen backbone + head)",
+               compare=True),
 }
 
 
@@ -104,8 +107,10 @@ _CKPT_FILES = ("final.pt", "last.pt", "history.csv", "losses.csv", "spec.json", 
 
 
 def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, disturbance_cfg,
-          schedule: dict) -> dict:
+          schedule: dict, augmented: bool, onthefly, table_validation: str) -> dict:
+    """Everything a trained run depends on, every field always (:mod:`paper_repro.cache`)."""
     from .. import __version__
+    from ..cache import keyed
     from ..data import loader_workers
 
     cfg = profile.model_cfg(model_name)
@@ -115,16 +120,14 @@ def _spec(profile, model_name, model_cfg, stage, loss_cfg, data_fp, init_spec, d
             "batch_size": profile.batch_size, "seed": profile.seed, "precision": profile.precision,
             "data": data_fp, "init_from": init_spec, "disturbance_cfg": dict(disturbance_cfg or {}),
             # loader workers draw their own flip stream, so where items are loaded changes the trained model
-            "loader_workers": loader_workers(profile.num_workers, profile.cache_images)}
-    if profile.optimizer != "adam":  # only recorded when not the default, so earlier caches stay valid
-        spec["optimizer"] = profile.optimizer
-    if profile.schedule != "one_cycle":  # recorded only when not the default, so earlier caches stay valid
-        spec["schedule_kind"] = profile.schedule
-    if profile.ema is not None and stage != "restorer":
-        spec["ema"] = float(profile.ema)
-    if profile.size_policy != "resize":  # only recorded when set, so resize-policy caches stay valid
-        spec["size_policy"], spec["crop_grid"] = profile.size_policy, profile.crop_grid
-    return json.loads(json.dumps(spec, sort_keys=True, default=str))  # as stored: tuples -> lists
+            "loader_workers": loader_workers(profile.num_workers, profile.cache_images),
+            "optimizer": profile.optimizer, "schedule_kind": profile.schedule,
+            "ema": None if profile.ema is None or stage == "restorer" else float(profile.ema),
+            "size_policy": profile.size_policy, "crop_grid": profile.crop_grid,
+            # an empty disturbance_cfg with augmentation on differs from none
+            "augment": bool(augmented), "onthefly_tampering": onthefly, "table_validation": table_validation,
+            "classifier_pretrain": dict(profile.classifier_pretrain) if stage == "restorer" else {}}
+    return keyed(spec)  # as stored: tuples -> lists, with the cache schema
 
 
 def _loads(path: Path) -> bool:
@@ -170,12 +173,13 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
     (see :func:`training_history`), the number of optimiser steps to ``budget.json``.
     """
     from ..data import make_dataloaders
+    from ..models import stage_of
     from ..train import MASK_STAGES, STAGES, fit, make_learner
 
     profile = _profiles.get(profile)
     if not key or "/" in key or key.startswith("."):
         raise ValueError(f"train_or_load: key must be a plain folder name, got {key!r}")
-    stage = stage or {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}.get(model_name, "detector")
+    stage = stage or stage_of(model_name)
     if stage not in STAGES:
         raise ValueError(f"train_or_load: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     train_df, valid_df = data if data is not None else datasets_for(profile)[:2]
@@ -199,18 +203,12 @@ def train_or_load(profile, key: str, model_name: str, model_cfg: dict | None = N
         if not init_from.is_file():
             raise FileNotFoundError(f"train_or_load({key!r}): init_from {init_from} does not exist")
         sj = init_from.parent / "spec.json"
-        init_spec = _hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
-    spec = _spec(train_profile, model_name, model_cfg, stage, loss_cfg,
-                 [_fingerprint(train_df), _fingerprint(valid_df)], init_spec, disturbance_cfg, schedule)
-    if augmented:  # only recorded when on: an empty disturbance_cfg then still differs from none
-        spec["augment"] = True
-    if onthefly:  # only recorded when on, so runs without it keep their cached checkpoints
-        spec["onthefly_tampering"] = [onthefly, _fingerprint(photos)]
+        init_spec = spec_hash(json.loads(sj.read_text())) if sj.is_file() else f"{init_from.stat().st_size}"
     last_epoch_validation = budget == "table" and profile.table_validation == "last_epoch"
-    if last_epoch_validation:  # recorded only when on, so every-epoch caches stay valid
-        spec["table_validation"] = "last_epoch"
-    if stage == "restorer" and train_profile.classifier_pretrain:
-        spec["classifier_pretrain"] = dict(train_profile.classifier_pretrain)
+    spec = _spec(train_profile, model_name, model_cfg, stage, loss_cfg,
+                 [frame_fingerprint(train_df), frame_fingerprint(valid_df)], init_spec, disturbance_cfg, schedule,
+                 augmented, [onthefly, frame_fingerprint(photos)] if onthefly else None,
+                 "last_epoch" if last_epoch_validation else "every_epoch")
     ckdir = Path(profile.checkpoints_dir) / key
     final, spec_path = ckdir / "final.pt", ckdir / "spec.json"
     old = json.loads(spec_path.read_text()) if spec_path.is_file() else None
@@ -278,10 +276,10 @@ def run_budget(profile, key: str) -> dict:
 
 
 def load(profile, key: str, device="cpu"):
-    """The trained model of run ``key`` (eval mode); see :func:`checkpoint`."""
-    from ..train import load_model
+    """The trained model of run ``key`` (eval mode); see :func:`checkpoint` and :func:`paper_repro.models.load`."""
+    from ..models import load as load_model
 
-    return load_model(checkpoint(profile, key), device=device)
+    return load_model(key, profile, device=device)
 
 
 def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -294,27 +292,27 @@ def training_history(profile, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return batches, epochs
 
 
-def _model_ref(profile, key):
-    """A run key -> (checkpoint path, cache identity); a registered model name (``restore-none``,
-    ``restore-classical``) or ``None`` passes through."""
+def model_ref(profile, key):
+    """A run key -> ``(checkpoint path, cache identity)``; a registered model name (``restore-none``,
+    ``restore-oracle``, ...) -> ``(name, name)``; ``None`` -> ``(None, None)``. The identity (a hash of the run's
+    spec) keys the evaluation caches, so a retrained run is never read from an old cache."""
     if key is None:
         return None, None
     if key in RUNS:
         path = checkpoint(profile, key)
-        return str(path), _hash(json.loads((path.parent / "spec.json").read_text()))
-    from ..evaluate import ORACLES
-    from ..models import available
+        return str(path), spec_hash(json.loads((path.parent / "spec.json").read_text()))
+    from ..models import MODELS
 
-    if key in available() or key in ORACLES:
+    if key in MODELS:
         return key, key
     raise KeyError(f"unknown model {key!r}: not a run ({', '.join(RUNS)}) nor a registered model")
 
 
-def _instantiate(ref):
-    """A ``final.pt`` path or a registered model name -> the model on CPU in eval mode."""
-    from ..models import available, create
-    from ..train import load_model
-
-    if isinstance(ref, str) and ref in available() and not os.path.isfile(ref):
-        return create(ref).eval()
-    return load_model(ref)
+def resolve_run_key(ref: str, profile):
+    """The ``"run key"`` kind of :data:`paper_repro.models.REFERENCE_KINDS`: a key of :data:`RUNS` -> its
+    ``final.pt`` (trained on ``profile`` if needed); anything else -> ``None``."""
+    if ref not in RUNS:
+        return None
+    if profile is None:
+        raise ValueError(f"{ref!r} is a run key: loading it needs a profile (models.load(ref, profile))")
+    return checkpoint(profile, ref)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import profiles as _profiles
-from .identity import _hash
+from .identity import spec_hash
 
 
 #: Held-out fraction of a real dataset named ``<name>:train`` / ``<name>:test`` (70/30 by image; our choice,
@@ -23,10 +23,10 @@ from .identity import _hash
 SPLIT_TEST_FRACTION = 0.3
 
 #: Datasets that ``*`` in ``profile.eval_datasets`` never expands to (not benchmarks, or built differently).
-_NOT_BENCHMARKS = ("synthetic", "folder", "benco-json")
+NOT_BENCHMARKS = ("synthetic", "folder", "benco-json")
 
 
-def _strata(df: pd.DataFrame) -> list[str]:
+def strata_of(df: pd.DataFrame) -> list[str]:
     """Stratification key: the manipulation, ``authentic`` for label-0 rows, ``tampered`` when unknown."""
     manip = df["manipulation"] if "manipulation" in df.columns else pd.Series([None] * len(df), index=df.index)
     out = []
@@ -51,10 +51,10 @@ def _split(df: pd.DataFrame, fraction: float, seed: int, rule: str = "random") -
         raise ValueError(f"split rule must be one of {SPLIT_RULES}, got {rule!r}")
     if rule == "grouped" and "sources" in df.columns and df["sources"].notna().any():
         return group_split(df, valid_pct=fraction, seed=seed)
-    return split(df, valid_pct=fraction, seed=seed, stratify=_strata(df))
+    return split(df, valid_pct=fraction, seed=seed, stratify=strata_of(df))
 
 
-def _cap(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+def cap_rows(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     """At most ``n`` rows: a seeded, stratified sample that keeps the manifest order."""
     if n is None or len(df) <= n:
         return df.reset_index(drop=True)
@@ -93,7 +93,7 @@ def _photo_folders(root: Path, parts, spec: str, profile_name: str) -> list[Path
     return folders
 
 
-def _photos_synthetic(profile, root: Path) -> pd.DataFrame:
+def photos_synthetic_frame(profile, root: Path) -> pd.DataFrame:
     """Synthetic tampering made from BSDS500's train and val photos (:data:`TRAIN_PHOTOS`, object-shaped regions
     from their human segmentations; :data:`PHOTOS_SYNTHETIC`), generated once into the cache
     (:func:`paper_repro.data.synthetic.default_cache_dir`, outside the repository)."""
@@ -146,12 +146,12 @@ def _resolve_spec(spec: str, profile, root: Path | None, manifests: dict) -> lis
         raise FileNotFoundError(f"profile {profile.name!r} needs real data for {spec!r}: pass data_root=... or set "
                                 f"$PAPER_REPRO_DATA (the smoke profile needs none)")
     if spec == "photos-synthetic":
-        return [("photos-synthetic", _photos_synthetic(profile, root))]
+        return [("photos-synthetic", photos_synthetic_frame(profile, root))]
     if spec == "photos-ood":
         return [("photos-ood", photos_ood(root, profile.name))]
     if spec == "*":
         return [(n, manifests.setdefault(n, _real(n, root))) for n in available_datasets()
-                if n not in _NOT_BENCHMARKS and (root / n).exists()]
+                if n not in NOT_BENCHMARKS and (root / n).exists()]
     name, _, part = spec.partition(":")
     if name not in available_datasets():
         raise KeyError(f"dataset spec {spec!r}: unknown dataset {name!r}; known: {', '.join(available_datasets())}")
@@ -181,14 +181,14 @@ def datasets_for(profile) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.Data
     """
     profile = _profiles.get(profile)
     root = profile.resolved_data_root()
-    key = _hash({k: v for k, v in profile.asdict().items() if k in (
+    key = spec_hash({k: v for k, v in profile.asdict().items() if k in (
         "name", "train_datasets", "eval_datasets", "seed", "valid_fraction", "max_eval_images", "n_synthetic",
         "synthetic_size", "split_rule")} | {"root": str(root)})
     if key not in _DATA_CACHE:
         if tuple(profile.train_datasets) == ("synthetic",) and tuple(profile.eval_datasets) == ("synthetic",):
             (_, df), = _resolve_spec("synthetic", profile, root, {})
             train, valid = _split(df, profile.valid_fraction, profile.seed, profile.split_rule)
-            evals = {"synthetic": _cap(valid, profile.max_eval_images, profile.seed)}
+            evals = {"synthetic": cap_rows(valid, profile.max_eval_images, profile.seed)}
         else:
             manifests: dict[str, pd.DataFrame] = {}
             pool = [d for s in profile.train_datasets for _, d in _resolve_spec(s, profile, root, manifests)]
@@ -208,7 +208,7 @@ def datasets_for(profile) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.Data
                 for name, d in _resolve_spec(s, profile, root, manifests):
                     if s == "*" and (name in evals or name in used):
                         continue  # '*' adds only datasets not already trained or evaluated on
-                    evals[name] = _cap(d, profile.max_eval_images, profile.seed)
+                    evals[name] = cap_rows(d, profile.max_eval_images, profile.seed)
             if not evals:
                 raise ValueError(f"profile {profile.name!r}: no evaluation data from {profile.eval_datasets}")
         _DATA_CACHE[key] = (train, valid, evals)

@@ -9,7 +9,6 @@ computed and cached the same way.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -18,49 +17,39 @@ import pandas as pd
 from .. import paper as _paper
 from .. import perturb as P
 from .. import profiles as _profiles
-from .identity import _fingerprint, _hash
-from .runs import _model_ref
+from .. import cache
+from .identity import frame_fingerprint
+from .runs import model_ref
 from .splits import datasets_for
 
 
-def _cache_path(profile, what: dict) -> Path:
-    """Where :func:`_cached` keeps the result of ``what``."""
-    return Path(profile.checkpoints_dir) / "_evals" / f"{what['kind']}-{_hash(what)}.pkl"
+def cache_path(profile, what: dict) -> Path:
+    """Where the evaluation ``what`` (a spec with its ``kind``) is kept: ``checkpoints/<profile>/_evals/``."""
+    spec = {k: v for k, v in what.items() if k != "kind"}
+    return cache.entry(Path(profile.checkpoints_dir) / "_evals", what["kind"], spec)
 
 
-def _cached(profile, what: dict, compute) -> pd.DataFrame:
-    path = _cache_path(profile, what)
-    folder = path.parent
-    if path.is_file():
-        try:
-            return pd.read_pickle(path)
-        except Exception:  # noqa: BLE001 - a broken cache file is recomputed
-            path.unlink()
-    df = compute()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    df.to_pickle(tmp)
-    os.replace(tmp, path)
-    return df
+def cached_frame(profile, what: dict, compute) -> pd.DataFrame:
+    """The evaluation ``what`` from :func:`cache_path`, or ``compute()`` stored there
+    (:func:`paper_repro.cache.get_or_compute`)."""
+    return cache.get_or_compute(cache_path(profile, what), compute, pd.read_pickle, lambda df, tmp: df.to_pickle(tmp))
 
 
-def _evaluation_key(profile) -> dict:
+def evaluation_key(profile) -> dict:
     """What every cached evaluation's key records of the profile's evaluation settings: the size, the precision
-    and, only when on (so other keys keep their values), the channels-last memory format."""
-    key = {"size": None if profile.eval_size is None else list(profile.eval_size), "precision": profile.precision}
-    if profile.channels_last:
-        key["channels_last"] = True
-    return key
+    and the memory format."""
+    return {"size": None if profile.eval_size is None else list(profile.eval_size), "precision": profile.precision,
+            "channels_last": bool(profile.channels_last)}
 
 
-def _evaluation_settings(profile) -> dict:
+def evaluation_settings(profile) -> dict:
     """The profile's evaluation settings handed to :func:`paper_repro.evaluate.evaluate` by every cached
-    evaluation (what :func:`_evaluation_key` records of them, plus the batch and the loader's workers)."""
+    evaluation (what :func:`evaluation_key` records of them, plus the batch and the loader's workers)."""
     return {"size": profile.eval_size, "batch_size": profile.eval_batch_size, "precision": profile.precision,
             "num_workers": profile.num_workers, "channels_last": profile.channels_last}
 
 
-def _grid(profile) -> list[tuple[str, float | None]]:
+def evaluation_grid(profile) -> list[tuple[str, float | None]]:
     return P.sweep_grid(profile.alphas, profile.betas, clean=True)
 
 
@@ -70,7 +59,7 @@ def ablation_grid(profile) -> list[tuple[str, float | None]]:
     return [("clean", None)] + [(str(p), float(lv)) for p, lv in profile.ablation_levels]
 
 
-def _paper_grid() -> list[tuple[str, float]]:
+def paper_grid() -> list[tuple[str, float]]:
     lv = _paper.PAPER_LEVELS["table1"]
     return [("brightness", float(a)) for a in lv["brightness"]] + [("contrast", float(b)) for b in lv["contrast"]]
 
@@ -89,19 +78,17 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
     profile = _profiles.get(profile)
     _, _, evals = datasets_for(profile)
     names = list(evals) if datasets is None else list(datasets)
-    det_path, det_id = _model_ref(profile, detector)
-    res_path, res_id = _model_ref(profile, restorer)
+    det_path, det_id = model_ref(profile, detector)
+    res_path, res_id = model_ref(profile, restorer)
     method = method or (detector if restorer is None else f"{detector}+{restorer}")
-    full = _grid(profile)
+    full = evaluation_grid(profile)
     grid = full if grid is None else [(p, None if lv is None else float(lv)) for p, lv in grid]
     out = []
     for name in names:
         df = evals[name]
-        what = {"kind": "sweep", "det": det_id, "res": res_id, "data": _fingerprint(df), "grid": grid,
-                **_evaluation_key(profile), "order": "perturb-first"}
-        if float(threshold) != 0.5:  # 0.5 keeps the key it always had
-            what["threshold"] = float(threshold)
-        whole_path = _cache_path(profile, dict(what, grid=full))
+        what = {"kind": "sweep", "det": det_id, "res": res_id, "data": frame_fingerprint(df), "grid": grid,
+                **evaluation_key(profile), "order": "perturb-first", "threshold": float(threshold)}
+        whole_path = cache_path(profile, dict(what, grid=full))
         if grid != full and set(grid) <= set(full) and whole_path.is_file():
             r = pd.read_pickle(whole_path)
             wanted = set(grid)
@@ -113,9 +100,9 @@ def sweep_results(profile, detector: str = "reconwave", restorer: str | None = N
 
         def compute(df=df):
             return evaluate(det_path, df, perturbations=grid, restorer=res_path, progress=False, seed=profile.seed,
-                            threshold=threshold, **_evaluation_settings(profile))
+                            threshold=threshold, **evaluation_settings(profile))
 
-        r = _cached(profile, what, compute).copy()
+        r = cached_frame(profile, what, compute).copy()
         r["dataset"] = name
         r["method"] = method
         r["threshold"] = float(threshold)
@@ -152,11 +139,11 @@ def decision_threshold(profile, detector: str) -> tuple[float, pd.DataFrame]:
     candidates = [float(t) for t in profile.decision_thresholds]
     _, valid, _ = datasets_for(profile)
     valid = valid[valid["label"].astype(int) == 1]
-    det_path, det_id = _model_ref(profile, detector)
-    what = {"kind": "threshold", "det": det_id, "data": _fingerprint(valid), "candidates": candidates,
-            **_evaluation_key(profile)}
-    r = _cached(profile, what, lambda: evaluate(det_path, valid, progress=False, seed=profile.seed, auc=False,
-                                                f1_thresholds=candidates, **_evaluation_settings(profile)))
+    det_path, det_id = model_ref(profile, detector)
+    what = {"kind": "threshold", "det": det_id, "data": frame_fingerprint(valid), "candidates": candidates,
+            **evaluation_key(profile)}
+    r = cached_frame(profile, what, lambda: evaluate(det_path, valid, progress=False, seed=profile.seed, auc=False,
+                                                f1_thresholds=candidates, **evaluation_settings(profile)))
     scores = pd.DataFrame({"threshold": candidates,
                            "f1": [_nan_mean(r[f1_column(t)]) for t in candidates]})
     return choose_threshold(r, candidates), scores
@@ -231,25 +218,23 @@ def tidy_sweep(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou", "au
     return out
 
 
-def _restoration_scores(profile, restorer: str, grid, teacher: str | None = None) -> pd.DataFrame:
+def cached_restoration_scores(profile, restorer: str, grid, teacher: str | None = None) -> pd.DataFrame:
     from ..evaluate import restoration_scores
 
     profile = _profiles.get(profile)
     _, _, evals = datasets_for(profile)
-    path, rid = _model_ref(profile, restorer)
+    path, rid = model_ref(profile, restorer)
     out = []
     for name, df in evals.items():
-        what = {"kind": "restoration", "res": rid, "data": _fingerprint(df), "grid": grid,
-                "size": list(profile.size), "round8": True, "clean8": True}
-        if teacher is not None:  # only recorded when given, so the restorer's own scores keep their cache
-            what["teacher"] = teacher
+        what = {"kind": "restoration", "res": rid, "data": frame_fingerprint(df), "grid": grid,
+                "size": list(profile.size), "round8": True, "clean8": True, "teacher": teacher}
 
         def compute(df=df):
             return restoration_scores(path, df, perturbations=grid, size=profile.size,
                                       batch_size=profile.eval_batch_size, progress=False,
                                       num_workers=profile.num_workers, seed=profile.seed, teacher=teacher)
 
-        r = _cached(profile, what, compute).copy()
+        r = cached_frame(profile, what, compute).copy()
         r["dataset"], r["method"] = name, restorer
         out.append(r)
     return pd.concat(out, ignore_index=True)
@@ -264,7 +249,7 @@ def restoration_per_image(scores: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
-def _tidy_restoration(scores: pd.DataFrame, by_manipulation: bool = True) -> pd.DataFrame:
+def tidy_restoration(scores: pd.DataFrame, by_manipulation: bool = True) -> pd.DataFrame:
     """Restoration scores of tampered images -> tidy rows of metric ``psnr`` / ``ssim`` inside the tampered
     region (per level, plus ``mean`` over the levels), per manipulation (and ``all``)."""
     s = restoration_per_image(scores)

@@ -2,15 +2,16 @@
 
 Every loss is an ``nn.Module`` whose ``forward(outputs: dict, mask: Tensor, **extra)`` returns
 ``(total, parts)``: a scalar tensor and a ``dict[str, Tensor]`` of its named (detached or not) parts.
-``mask`` is a float tensor ``(B, 1, H, W)`` with 1 = tampered.
+``mask`` is a float tensor ``(B, 1, H, W)`` with 1 = tampered. :data:`LOSSES` (a
+:class:`~paper_repro.registry.Registry`) maps a model name to its loss factory.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch.nn as nn
 
-_LOSSES: dict[str, Callable[..., nn.Module]] = {}
+from ..registry import Registry
+
+LOSSES = Registry("loss (by model name)")
 
 
 def register_loss(*model_names: str):
@@ -18,9 +19,7 @@ def register_loss(*model_names: str):
 
     def deco(fn):
         for name in model_names:
-            if name in _LOSSES:
-                raise ValueError(f"a loss for model {name!r} is registered twice")
-            _LOSSES[name] = fn
+            LOSSES.register(name, fn)
         return fn
 
     return deco
@@ -28,11 +27,8 @@ def register_loss(*model_names: str):
 
 def loss_for(model_name: str, **cfg) -> nn.Module:
     """The training loss module of the model registered as ``model_name``."""
-    try:
-        return _LOSSES[model_name](**cfg)
-    except KeyError:
-        raise KeyError(f"no loss registered for model {model_name!r}; known: {', '.join(sorted(_LOSSES))}") from None
+    return LOSSES[model_name](**cfg)
 
 
 def losses_available() -> list[str]:
-    return sorted(_LOSSES)
+    return sorted(LOSSES)

@@ -10,9 +10,12 @@ Contract (all models):
 - each method's training loss lives in :mod:`paper_repro.losses` and is named by
   :func:`loss_for` so training code needs no per-method branches.
 
-Use ``create(name, **cfg)`` and ``available()``.
+Use ``create(name, **cfg)`` and ``available()``; :func:`load` is the one door from a reference (a model, a
+``final.pt`` path, a model name or a run key) to a model in eval mode.
 """
-from .registry import available, create, register  # noqa: F401
+from .registry import MODELS, available, create, register, stage_of  # noqa: F401
+from .loading import (REFERENCE_KINDS, UnknownModelError, load, load_checkpoint, read_checkpoint,  # noqa: F401
+                      resolve)
 
 # Importing the modules registers their models.
 from . import reconwave, restorer, pipeline, lpclnet, ncl, mpc, baselines  # noqa: F401,E402

@@ -226,13 +226,13 @@ class MPC(nn.Module):
         return mpc_finetune(backbone_state=path, **cfg)
 
 
-@register("mpc")
+@register("mpc", stage="pretrain")
 def mpc(preset: str | None = None, **cfg) -> MPC:
     """Stage 1 (pixel-contrastive pretraining, two views in train mode)."""
     return MPC(**apply_preset("mpc", PRESETS, preset, cfg))
 
 
-@register("mpc-finetune")
+@register("mpc-finetune", stage="finetune")
 def mpc_finetune(preset: str | None = None, backbone_state=None, **cfg) -> MPC:
     """Stage 2: frozen backbone (optionally loaded from ``backbone_state``) + trainable MLP head."""
     cfg = apply_preset("mpc-finetune", PRESETS, preset, cfg)

@@ -128,6 +128,44 @@ class ClassicalRestorer(nn.Module):
         return {"restored": restored, "disturbance_logits": logits.to(x.dtype), "strength": strength[:, None].to(x.dtype)}
 
 
+class KnownDisturbanceInverse(nn.Module):
+    """Not a learned model: the inverse of a brightness / contrast disturbance whose kind and level it is given
+    (:func:`paper_repro.perturb.invert`), Table 1's physical limit. ``use_clean``: fill clipped pixels with the
+    clean image's mean there (``restore-oracle``, the ceiling), else with the middle of their interval
+    (``restore-known``, as the trained restorer's analytic step fills them)."""
+
+    #: what :func:`paper_repro.evaluate.restoration_scores` hands it beside the disturbed image
+    disturbance_inputs = ("perturbation", "level", "clean")
+
+    def __init__(self, use_clean: bool):
+        super().__init__()
+        self.use_clean = bool(use_clean)
+
+    def forward(self, x: torch.Tensor, perturbation: str, level, clean: torch.Tensor | None = None) -> dict:
+        from ..perturb import invert
+
+        fill = clean.float() if self.use_clean and clean is not None else None
+        if self.use_clean and fill is None:
+            raise ValueError("restore-oracle needs the clean image (clean=...)")
+        return {"restored": invert(x.float(), perturbation, level, clean=fill)}
+
+
+@register("restore-oracle")
+def restore_oracle(**cfg) -> KnownDisturbanceInverse:
+    """The known-disturbance inverse with the clean image's mean in clipped pixels (Table 1's ceiling)."""
+    if cfg:
+        raise TypeError(f"restore-oracle takes no options, got {sorted(cfg)}")
+    return KnownDisturbanceInverse(use_clean=True)
+
+
+@register("restore-known")
+def restore_known(**cfg) -> KnownDisturbanceInverse:
+    """The known-disturbance inverse with clipped pixels at the middle of their interval."""
+    if cfg:
+        raise TypeError(f"restore-known takes no options, got {sorted(cfg)}")
+    return KnownDisturbanceInverse(use_clean=False)
+
+
 @register("restore-none")
 def restore_none(**cfg) -> IdentityRestorer:
     """Identity restorer (Table 1 "unrestored")."""

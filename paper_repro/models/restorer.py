@@ -560,7 +560,7 @@ class Restorer(nn.Module):
         return out
 
 
-@register("restorer")
+@register("restorer", stage="restorer")
 def restorer(**cfg) -> Restorer:
     """ReConWave-Net classification-guided restorer (Yu et al. 2026); ``cfg`` as :class:`Restorer`."""
     return Restorer(**cfg)

@@ -15,6 +15,7 @@ _EXPORTS = {
     **dict.fromkeys(("MASK_STAGES", "STAGES", "DictLoss", "ResumableLearner", "fit", "make_learner",
                      "save_final_checkpoint"), ".learner"),
     **dict.fromkeys(("load_model", "read_checkpoint"), ".checkpoints"),
+    **dict.fromkeys(("Stage", "StageContext", "register_stage"), ".stages"),
     **dict.fromkeys(("resolve_precision", "cpu_supports_bf16"), ".precision"),
 }
 __all__ = sorted(_EXPORTS)

@@ -32,18 +32,16 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.torch_core import default_device, get_model, num_distrib, rank_distrib
 
-from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, ClassifierPretrainCallback,
-                        DisturbanceCallback, EMACallback, EpochLogCallback, KeepBestCallback, LastEpochValidationCallback, LossPartsCallback, PixelMetric, PSNRMetric, SeedCallback, atomic_save,
-                        ValuePriorCallback, resolve_precision, seed_everything, set_rng_state, to_fp32)
+from ..profiles import STAGES
+from .callbacks import (AutocastCallback, ChannelsLastCallback, CheckpointResumeCallback, EMACallback,
+                        EpochLogCallback, LastEpochValidationCallback, LossPartsCallback, SeedCallback, atomic_save,
+                        resolve_precision, seed_everything, set_rng_state, to_fp32)
+from .stages import MASK_STAGES, StageContext  # noqa: F401 - MASK_STAGES re-exported
+from .stages import STAGES as TRAINING_STAGES
 
 FINAL_FORMAT = "paper_repro.final/1"
-STAGES = ("restorer", "detector", "pretrain", "finetune")
-#: Stages trained on masks: they take ``authentic_fraction`` and the optional disturbance augmentation.
-MASK_STAGES = ("detector", "finetune")
-STAGE_OF_MODEL = {"restorer": "restorer", "mpc": "pretrain", "mpc-finetune": "finetune"}
-RESTORER_EXTRAS = ("clean", "disturbance", "strength")
 # model_cfg keys that point at other files / tensors and are not part of the architecture
-from .checkpoints import _NON_ARCH_KEYS, load_model, read_checkpoint  # noqa: F401,E402 - re-exported
+from .checkpoints import NON_ARCH_KEYS, load_model, read_checkpoint  # noqa: F401,E402 - re-exported
 
 
 class DictLoss(nn.Module):
@@ -75,12 +73,22 @@ class ResumableLearner(Learner):
     :class:`CheckpointResumeCallback`) and cap the training batches per epoch (``max_train_batches``).
     Events are dispatched by fastai itself (a per-event handler cache saved about 6 ms of a 0.95 s ``cpu``
     step, measured: within the step's noise).
+
+    Callbacks talk to each other through these attributes only: ``max_train_batches`` (set by :func:`fit`),
+    ``resume_epoch`` (the first epoch to run) and ``resume_point`` (where inside it to continue: epoch, batches
+    to skip, schedule position, random state; consumed by the loop), both set by
+    :class:`CheckpointResumeCallback`, which also sets ``resumed_from`` (``(epoch, batches done)`` of the
+    checkpoint a fit continued from; ``None`` for a fresh fit: one-off work such as classifier pretraining is
+    then not repeated); ``fit_completed`` (the loop, or :class:`KeepBestCallback`'s deliberate stop) and
+    ``selected_epoch`` (the epoch whose weights :class:`KeepBestCallback` kept).
     """
 
     max_train_batches: int | None = None
     resume_epoch: int = 0
-    _resume: dict | None = None
+    resume_point: dict | None = None
+    resumed_from: tuple[int, int] | None = None
     fit_completed: bool = False
+    selected_epoch: int | None = None
 
     def train_batches(self) -> int:
         """Training batches per epoch: ``len(dls.train)`` capped by ``max_train_batches``."""
@@ -105,11 +113,11 @@ class ResumableLearner(Learner):
     def all_batches(self):
         training = bool(getattr(self, "training", False))
         self.n_iter = self.train_batches() if training else len(self.dl)
-        res = self._resume if training else None
+        res = self.resume_point if training else None
         if res is not None and res["epoch"] != self.epoch:
             res = None
         if res is not None:
-            self._resume = None
+            self.resume_point = None
             set_rng_state(res["rng"])
         it = iter(self.dl)
         start = 0
@@ -134,7 +142,7 @@ class ResumableLearner(Learner):
         names = [n for n in list(rec.metric_names)[1:] if n != "time"]
         out = {}
         row = rec.values[-1]
-        selected = getattr(self, "selected_epoch", None)  # set by KeepBestCallback
+        selected = self.selected_epoch  # set by KeepBestCallback
         if selected is not None and 0 <= selected < len(rec.values):  # a resumed recorder holds every epoch
             row = rec.values[selected]
         for n, v in zip(names, row):
@@ -199,7 +207,7 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     """
     from .. import profiles as _profiles
     from ..losses import loss_for
-    from ..models import create
+    from ..models import create, stage_of
 
     prof = _profiles.get(profile) if profile is not None else None
     seed = int(seed if seed is not None else (prof.seed if prof else 0))
@@ -211,26 +219,20 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         opt_func = _named_opt_func(prof.optimizer if prof else "adam")
     if checkpoint_every is None and prof is not None:
         checkpoint_every = prof.checkpoint_every
-    stage = stage or STAGE_OF_MODEL.get(model_name, "detector")
+    stage = stage or stage_of(model_name)
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    spec = TRAINING_STAGES[stage]
 
     cfg = prof.model_cfg(model_name) if prof else {}
     cfg.update(model_cfg or {})
     seed_everything(seed)  # deterministic initial weights
     model = create(model_name, **cfg)
-    if init_from is not None:
-        sd = _state_dict_from(init_from)
-        if stage == "finetune" and hasattr(model, "load_backbone"):
-            model.load_backbone(sd)
-        else:
-            model.load_state_dict(sd)
-    if stage == "finetune" and hasattr(model, "freeze_backbone") and not getattr(model, "backbone_frozen", False):
-        model.freeze_backbone()
+    spec.prepare(model, _state_dict_from(init_from) if init_from is not None else None)
 
-    loss = DictLoss(loss_for(model_name, **(loss_cfg or {})), RESTORER_EXTRAS if stage == "restorer" else ())
+    loss = DictLoss(loss_for(model_name, **(loss_cfg or {})), spec.loss_extras)
     if metrics is True:
-        metrics = {"restorer": [PSNRMetric()], "pretrain": []}.get(stage, [PixelMetric("f1"), PixelMetric("iou")])
+        metrics = spec.metrics()
     elif not metrics:
         metrics = []
 
@@ -245,22 +247,12 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
         callbacks.append(MixedPrecision("fp16"))
     if channels_last:
         callbacks.append(ChannelsLastCallback())
-    if stage == "restorer":
-        callbacks.append(DisturbanceCallback(seed, **(disturbance_cfg or {})))
-        if patience is not None:
-            callbacks.append(KeepBestCallback("psnr", patience=int(patience)))
-        callbacks.append(ValuePriorCallback(seed))  # a no-op unless the restorer fills clipped pixels from a prior
-        if prof is not None and prof.classifier_pretrain:
-            # restorers trained beside each other share a pretrained classifier (same inputs, same weights)
-            shared = Path(ckpt_dir).parent / "_classifiers" if ckpt_dir is not None else None
-            callbacks.append(ClassifierPretrainCallback(seed, **prof.classifier_pretrain, progress=not quiet,
-                                                        disturbance_kwargs=disturbance_cfg, cache_dir=shared))
-    elif disturbance_cfg is not None and stage in MASK_STAGES:
-        callbacks.append(DisturbanceCallback(seed, augment_only=True, **disturbance_cfg))
+    callbacks += spec.callbacks(StageContext(seed, prof, disturbance_cfg, patience,
+                                             Path(ckpt_dir) if ckpt_dir is not None else None, quiet))
     if ckpt_dir is not None:
         callbacks.append(CheckpointResumeCallback(ckpt_dir, every=int(checkpoint_every) if checkpoint_every else "epoch",
                                                   resume=resume))
-    if prof is not None and prof.ema is not None and stage != "restorer":
+    if prof is not None and prof.ema is not None and spec.ema:
         callbacks.append(EMACallback(prof.ema))
     if validate_last_epoch_only:
         callbacks.append(LastEpochValidationCallback())
@@ -273,7 +265,7 @@ def make_learner(model_name: str, dls, profile=None, model_cfg: dict | None = No
     if quiet:
         learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
     learn.model_name, learn.stage, learn.seed, learn.profile = model_name, stage, seed, prof
-    learn.model_cfg = {k: v for k, v in cfg.items() if k not in _NON_ARCH_KEYS}
+    learn.model_cfg = {k: v for k, v in cfg.items() if k not in NON_ARCH_KEYS}
     learn.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
     learn.precision = resolved
     return learn
