@@ -235,6 +235,7 @@ def plot_forest(claims: pd.DataFrame, title: str | None = None):
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     colors = {"reproduced": "#029e73", "supported": "#029e73", "smaller than claimed": "#56b4e9",
               "not reproduced": "#cc78bc", "contradicted": "#d55e00", "inconclusive": "#949494",
@@ -262,6 +263,7 @@ def plot_forest(claims: pd.DataFrame, title: str | None = None):
         ax.set_yticks(y)
         ax.set_yticklabels([canonical(f"{r['claim']} [{r['verdict']}]") for _, r in g.iterrows()], fontsize=8)
         ax.set_xlabel(f"{units.get(metric, metric + ' difference')}, A - B")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # a narrow panel: few ticks, none overlapping
     ours = "ours, 95 % interval (images and training)" if combined else "ours, 95 % paired interval over images"
     band = "training noise alone: +-1.96 sd" if combined else "training noise: +-2 seed sd"
     handles = [Line2D([], [], color="#555555", marker="o", lw=2, label=ours),
