@@ -81,7 +81,6 @@ class CheckpointResumeCallback(Callback):
         self.ckpt_dir, self.fname = Path(ckpt_dir), fname
         self.every_n_batches = int(every_n_batches) if every_n_batches else None
         self.resume, self.verbose = resume, verbose
-        self.resumed_from = None
         self._in_batch = False
         self._active = False
 
@@ -185,7 +184,7 @@ class CheckpointResumeCallback(Callback):
         learn.resume_point = {"epoch": st["epoch"], "skip": st["batches_done"], "pct_train": st["pct_train"],
                               "train_iter": st["train_iter"], "rng": st["rng"]}
         self._saved_epoch = st["epoch"] - 1 if st["batches_done"] == 0 else -1
-        self.resumed_from = learn.resumed_from = (st["epoch"], st["batches_done"])
+        learn.resumed_from = (st["epoch"], st["batches_done"])
         if self.verbose and rank_distrib() == 0:
             where = (f"epoch {st['epoch'] + 1}, batch {st['batches_done']}" if st["batches_done"]
                      else f"the start of epoch {st['epoch'] + 1}")
