@@ -293,9 +293,6 @@ def sweep_table(results: pd.DataFrame, metrics: Sequence[str] = ("f1", "iou"), a
 
 
 # ------------------------------------------------------------------------------------- restoration
-#: the known-disturbance inverses (registered restorers that are told the disturbance): with the clean image's
-#: mean in the clipped pixels (the ceiling) and with the middle of their interval
-ORACLES = ("restore-oracle", "restore-known")
 #: what :func:`restoration_scores` may hand a trained restorer instead of its own estimate
 TEACHERS = (None, "class", "class+strength")
 
