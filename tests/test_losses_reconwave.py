@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from paper_repro.losses import loss_for
-from paper_repro.losses.contrastive import ReConWaveLoss, SupervisedPixelContrastive, downsample_mask
+from paper_repro.losses.contrastive import ReConWaveLoss, SupervisedPixelContrastive, downsample_mask, supcon
 from paper_repro.losses.restoration import FocalFrequencyLoss, ForensicRestorationLoss, canny_edges
 from paper_repro.losses.segmentation import BCEDiceLoss, BCELoss, SigmoidFocalLoss
 
@@ -212,3 +212,62 @@ def test_focal_pixel_term_and_dice_off():
     assert loss(out, mask)[0] == pytest.approx(float(total), rel=1e-6)
     with pytest.raises(ValueError, match="pixel term"):
         BCEDiceLoss(pixel="hinge")
+
+
+def test_supcon_with_a_validity_mask_equals_supcon_of_the_valid_rows():
+    g = torch.Generator().manual_seed(0)
+    z = F.normalize(torch.randn(12, 5, generator=g), dim=1)
+    y = torch.tensor([0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1])
+    valid = torch.tensor([1, 1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0], dtype=torch.bool)
+    torch.testing.assert_close(supcon(z, y, 0.1, valid=valid), supcon(z[valid], y[valid], 0.1))
+    # an anchor without a positive is left out (it stays a negative of the others), not a NaN
+    lone = supcon(z[:3], y[:3], 0.1)
+    by_hand = -torch.log_softmax(z[:3] @ z[:3].t() / 0.1 - 1e9 * torch.eye(3), dim=1)[[0, 1], [1, 0]].mean()
+    torch.testing.assert_close(lone, by_hand)
+    assert supcon(z[1:3], y[1:3], 0.1).item() == 0.0  # two rows of different classes: no anchor has a positive
+
+
+def test_pixel_sample_has_a_fixed_shape_and_respects_both_caps():
+    torch.manual_seed(0)
+    crit = SupervisedPixelContrastive(max_anchors=64, max_views=10)
+    labels = torch.zeros(4, 8, 8, dtype=torch.long)
+    labels[0, :2, :2] = 1          # 4 tampered pixels in image 0
+    labels[1, :, :4] = 1           # 32 tampered pixels in image 1: capped at 10
+    emb = torch.arange(4 * 64, dtype=torch.float32).reshape(4, 1, 8, 8).expand(4, 3, 8, 8).contiguous()
+    z, y, valid, counts = crit.sample(emb, labels)
+    assert z.shape == (64, 3) and y.shape == valid.shape == (64,)
+    assert counts.tolist() == [32, 14]  # authentic: 4 x 10 candidates capped at 32; tampered: 4 + 10
+    picked = z[valid & (y == 1), 0].long()
+    assert len(set(picked.tolist())) == 14 and all(labels.flatten()[picked] == 1)
+    per_image = torch.bincount(picked // 64, minlength=4)
+    assert per_image.tolist() == [4, 10, 0, 0]
+    assert all(labels.flatten()[z[valid & (y == 0), 0].long()] == 0)
+
+
+def test_pixel_contrastive_step_reads_nothing_back_from_the_device():
+    """No host synchronisation in the loss (forward and backward): no nonzero, no item, no boolean indexing.
+    On a GPU each of those stalls the step until the device catches up; on the CPU they are counted here."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Spy(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.__name__.split(".")[0]
+            bool_index = name == "index" and any(
+                t is not None and t.dtype == torch.bool for t in (args[1] if len(args) > 1 else []))
+            if name in ("nonzero", "_local_scalar_dense", "is_nonzero", "masked_select") or bool_index:
+                self.seen.append(name)
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    mask = _mask(2, 32, 32)
+    out = {"logits": torch.randn(2, 1, 32, 32, requires_grad=True),
+           "embeddings": _separated_embeddings(_mask(2, 8, 8), seed=1).requires_grad_(True)}
+    with Spy() as spy:
+        total, _ = loss_for("reconwave", pos_weight=3.0)(out, mask)
+        total.backward()
+    assert spy.seen == [], spy.seen
+    assert torch.isfinite(total) and out["embeddings"].grad.abs().sum() > 0

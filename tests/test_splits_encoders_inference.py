@@ -361,3 +361,35 @@ def test_channels_last_inference_hands_models_nhwc_inputs_and_keeps_the_maps():
     assert seen and all(seen)
     for h in hooks:
         h.remove()
+
+
+def test_depthwise_convolutions_compute_in_fp32_under_cpu_bf16_autocast_only():
+    import copy
+    import pickle
+
+    import torch.nn as nn
+
+    from paper_repro.models.blocks import depthwise_in_fp32
+    from paper_repro.models.encoders import PretrainedEncoder
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(8, 8, 5, padding=2, groups=8), nn.Conv2d(8, 4, 1))
+    ref = copy.deepcopy(net)
+    assert depthwise_in_fp32(net) == 1                       # the pointwise convolution is left alone
+    assert type(net[1]) is nn.Conv2d and isinstance(net[0], nn.Conv2d)
+    assert list(net.state_dict()) == list(ref.state_dict())  # checkpoints load either way
+    x = torch.randn(2, 8, 16, 16)
+    torch.testing.assert_close(net(x), ref(x), rtol=0, atol=0)  # without autocast: the same computation
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        dw, dw_ref = net[0](x), ref[0](x)
+        assert dw.dtype == torch.float32 and dw_ref.dtype == torch.bfloat16
+        assert net(x).dtype == torch.bfloat16                 # the next convolution still runs in bf16
+    exact = ref[0](x)
+    assert (dw - exact).abs().max() < 0.1 * (dw_ref.float() - exact).abs().max()
+    clone = pickle.loads(pickle.dumps(net))                  # the variant class pickles by reference
+    torch.testing.assert_close(clone(x), net(x))
+    enc = PretrainedEncoder("efficientnet-lite0", pretrained=False)
+    swapped = [m for m in enc.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+    assert swapped and all(type(m).__name__.endswith("DepthwiseFP32") for m in swapped)
+    plain = PretrainedEncoder("efficientnet-lite0", pretrained=False, depthwise_fp32=False)
+    assert not any(type(m).__name__.endswith("DepthwiseFP32") for m in plain.modules())

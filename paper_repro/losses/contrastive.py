@@ -15,7 +15,8 @@ Open details chosen here (all parameters):
   (``mask_mode="area"``; ``"nearest"`` is the alternative);
 - sampling pools pixels across the batch (cross-image contrast, Wang et al.): at most ``max_views``
   random pixels per image and class, then at most ``max_anchors // 2`` per class, so the two classes
-  are as balanced as the batch allows;
+  are as balanced as the batch allows; the sample has a fixed shape with a validity mask, so no step
+  waits on the device for a pixel count;
 - with a single class in the batch (all-tampered or all-authentic) there are no negatives: the loss
   is a zero that still carries a graph (``0 * embeddings.sum()``) so DDP / autocast code paths stay uniform.
 """
@@ -52,7 +53,8 @@ def downsample_mask(mask: torch.Tensor, size, mode: str = "area") -> torch.Tenso
     raise ValueError(f"mask_mode must be 'area' or 'nearest', got {mode!r}")
 
 
-def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float, offset: bool = True) -> torch.Tensor:
+def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float, offset: bool = True,
+           valid: torch.Tensor | None = None) -> torch.Tensor:
     """Supervised InfoNCE over rows of ``z`` (N, D), L2-normalised; all same-label rows are positives.
 
     SupCon's per-anchor loss ``-mean_p log softmax`` can never fall below ``log(P)`` (``P`` positives: at best
@@ -60,23 +62,45 @@ def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float, offset: bo
     equal. With ~1000 sampled pixels in two balanced classes it can therefore only move from 6.93 to 6.24, which
     reads as "not learning" in a loss curve. ``offset=True`` (default) subtracts the constant ``log(P)`` per
     anchor: the gradient is unchanged, and the value runs from ``log((N - 1) / P)`` (about ln 2 = 0.69 for
-    balanced classes, embeddings that do not separate) down to 0 (classes perfectly separated)."""
+    balanced classes, embeddings that do not separate) down to 0 (classes perfectly separated).
+
+    ``valid`` (N,) bool: rows that take part (the others are neither anchors nor in any denominator), so a
+    sample of varying size can live in a tensor of fixed shape. Anchors without a positive are left out; with
+    none left the loss is a graph-carrying 0. No value is read back to the host (no device synchronisation)."""
     n = z.shape[0]
     sim = z @ z.t() / temperature
     eye = torch.eye(n, dtype=torch.bool, device=z.device)
-    sim = sim.masked_fill(eye, float("-inf"))
+    keep_col = ~eye if valid is None else ~eye & valid[None, :]
+    sim = sim.masked_fill(~keep_col, -1e9)  # finite: a row with no column left gives 0, not NaN, in backward
     log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
-    pos = (labels[:, None] == labels[None, :]) & ~eye
+    pos = (labels[:, None] == labels[None, :]) & keep_col
     npos = pos.sum(1)
     keep = npos > 0
-    per_anchor = -(log_prob.masked_fill(~pos, 0.0)).sum(1)[keep] / npos[keep]
+    if valid is not None:
+        keep = keep & valid
+    per_anchor = -(log_prob.masked_fill(~pos, 0.0)).sum(1) / npos.clamp_min(1)
     if offset:
-        per_anchor = per_anchor - npos[keep].float().log()
-    return per_anchor.mean()
+        per_anchor = per_anchor - npos.clamp_min(1).float().log()
+    per_anchor = per_anchor.masked_fill(~keep, 0.0)
+    return per_anchor.sum() / keep.sum().clamp_min(1)
+
+
+def _random_subset(valid: torch.Tensor, k: int):
+    """A uniformly random subset of at most ``k`` of the ``True`` entries of each row of ``valid`` (R, M), in a
+    fixed shape: ``(index (R, k), picked (R, k))``, ``picked`` False where a row had fewer than ``k``. Drawn from
+    the global random stream (``torch.rand``), with no host synchronisation (``topk`` of random keys, invalid
+    entries keyed -1)."""
+    k = min(int(k), valid.shape[1])
+    keys = torch.rand(valid.shape, device=valid.device).masked_fill(~valid, -1.0)
+    top, index = keys.topk(k, dim=1)
+    return index, top >= 0
 
 
 class SupervisedPixelContrastive(nn.Module):
-    """Supervised pixel contrastive loss; ``forward(outputs_or_embeddings, mask) -> (loss, parts)``."""
+    """Supervised pixel contrastive loss; ``forward(outputs_or_embeddings, mask) -> (loss, parts)``.
+
+    The pixel sample has a fixed shape (``2 * (max_anchors // 2)`` rows with a validity mask), so a training step
+    never waits for the device to report how many pixels of each class an image has."""
 
     def __init__(self, temperature: float = 0.07, max_anchors: int = 1024, max_views: int = 256,
                  mask_mode: str = "area"):
@@ -88,36 +112,39 @@ class SupervisedPixelContrastive(nn.Module):
         self.temperature, self.max_anchors, self.max_views, self.mask_mode = temperature, max_anchors, max_views, mask_mode
 
     def sample(self, emb: torch.Tensor, labels: torch.Tensor):
-        """Pick anchor embeddings ``(N, D)`` and labels ``(N,)``: per image and class, then per class."""
+        """Pick anchor embeddings: per image and class at most ``max_views`` random pixels, then per class at
+        most ``max_anchors // 2`` of those. Returns ``(z (N, D), y (N,), valid (N,), counts (2,))`` with ``N =
+        2 * (max_anchors // 2)``; ``valid`` marks the rows drawn and ``counts`` (a tensor) how many per class."""
         b, d = emb.shape[:2]
         flat = emb.permute(0, 2, 3, 1).reshape(b, -1, d)
         lab = labels.reshape(b, -1)
-        zs, ys = [], []
+        cap = self.max_anchors // 2
+        zs, ys, oks = [], [], []
         for c in (0, 1):
-            picked = []
-            for i in range(b):
-                idx = (lab[i] == c).nonzero(as_tuple=True)[0]
-                if idx.numel() > self.max_views:
-                    idx = idx[torch.randperm(idx.numel(), device=idx.device)[: self.max_views]]
-                picked.append(flat[i, idx])
-            zc = torch.cat(picked)
-            cap = self.max_anchors // 2
-            if zc.shape[0] > cap:
-                zc = zc[torch.randperm(zc.shape[0], device=zc.device)[:cap]]
+            idx, ok = _random_subset(lab == c, self.max_views)                 # (b, k) per image
+            cand = flat.gather(1, idx[..., None].expand(-1, -1, d)).reshape(-1, d)
+            pooled, ok2 = _random_subset(ok.reshape(1, -1), cap)              # (1, <= cap) over the batch
+            pooled, ok2 = pooled[0], ok2[0]
+            zc = cand[pooled]
+            if zc.shape[0] < cap:  # fewer candidates than the cap: pad to the fixed shape, marked invalid
+                pad = cap - zc.shape[0]
+                zc = torch.cat([zc, zc.new_zeros(pad, d)])
+                ok2 = torch.cat([ok2, ok2.new_zeros(pad)])
             zs.append(zc)
-            ys.append(torch.full((zc.shape[0],), c, device=emb.device, dtype=torch.long))
-        return torch.cat(zs), torch.cat(ys), [z.shape[0] for z in zs]
+            oks.append(ok2)
+            ys.append(torch.full((cap,), c, device=emb.device, dtype=torch.long))
+        valid = torch.cat(oks)
+        return torch.cat(zs), torch.cat(ys), valid, torch.stack([o.sum() for o in oks])
 
     def forward(self, outputs, mask, **extra):
         emb = _embeddings(outputs)
         if mask is None:
             raise ValueError("pixel contrastive loss needs a mask (B, 1, H, W), got None")
         labels = downsample_mask(mask, emb.shape[-2:], self.mask_mode)
-        z, y, counts = self.sample(emb.float(), labels)
-        if min(counts) == 0 or z.shape[0] < 3:
-            loss = emb.float().sum() * 0.0
-        else:
-            loss = supcon(F.normalize(z, dim=1), y, self.temperature)
+        z, y, valid, counts = self.sample(emb.float(), labels)
+        loss = supcon(F.normalize(z, dim=1), y, self.temperature, valid=valid)
+        # one class absent (an all-authentic or all-tampered batch): no negatives, a zero that keeps the graph
+        loss = torch.where(counts.min() > 0, loss, emb.float().sum() * 0.0)
         return loss, {"contrastive": loss.detach()}
 
 

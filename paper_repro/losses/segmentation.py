@@ -48,10 +48,20 @@ class BCELoss(nn.Module):
     def __init__(self, pos_weight: float | None = None):
         super().__init__()
         self.pos_weight = pos_weight
+        self._pw: dict = {}
+
+    def _pos_weight(self, device: torch.device):
+        """``pos_weight`` as a tensor on ``device``, made once per device: copying a host value to a GPU on every
+        step would make each step wait for the device."""
+        if self.pos_weight is None:
+            return None
+        if device not in self._pw:
+            self._pw[device] = torch.tensor(float(self.pos_weight), device=device)
+        return self._pw[device]
 
     def forward(self, outputs, mask, **extra):
         logits, mask = _logits_and_mask(outputs, mask)
-        pw = None if self.pos_weight is None else torch.tensor(float(self.pos_weight), device=logits.device)
+        pw = self._pos_weight(logits.device)
         bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=pw)
         return bce, {"bce": bce.detach()}
 

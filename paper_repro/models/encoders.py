@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .blocks import depthwise_in_fp32
+
 ENCODERS = ("scratch", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 STEMS = ("rgb", "srm", "bayar", "srm+bayar")
 
@@ -85,9 +87,13 @@ def lite_state_dict(sd: dict, model: nn.Module) -> dict:
 class PretrainedEncoder(nn.Module):
     """A timm EfficientNet-Lite feature pyramid: ``forward(x in [0, 1]) -> [f1, f2, f3, f4, f5]`` at strides
     2 ... 32; ``channels`` lists their widths. ``extra_in`` zero-initialised input channels are appended to
-    the stem convolution (for a forensic stem's noise views)."""
+    the stem convolution (for a forensic stem's noise views). ``depthwise_fp32=True`` (default, ours) runs the
+    depthwise convolutions in float32 under CPU bf16 autocast (:func:`~paper_repro.models.blocks.
+    depthwise_in_fp32`: oneDNN's bf16 depthwise backward is several times slower than float32's); without
+    autocast, or on a GPU, it changes nothing."""
 
-    def __init__(self, name: str = "efficientnet-lite0", pretrained: bool = True, extra_in: int = 0):
+    def __init__(self, name: str = "efficientnet-lite0", pretrained: bool = True, extra_in: int = 0,
+                 depthwise_fp32: bool = True):
         super().__init__()
         import timm
 
@@ -113,6 +119,9 @@ class PretrainedEncoder(nn.Module):
             wider[:, : w.shape[1]] = w
             conv.weight = nn.Parameter(wider)
             conv.in_channels = w.shape[1] + self.extra_in
+        self.depthwise_fp32 = bool(depthwise_fp32)
+        if self.depthwise_fp32:
+            depthwise_in_fp32(self.body)
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> list[torch.Tensor]:
         x = (x - 0.5) / 0.5
