@@ -388,8 +388,14 @@ def test_depthwise_convolutions_compute_in_fp32_under_cpu_bf16_autocast_only():
     assert (dw - exact).abs().max() < 0.1 * (dw_ref.float() - exact).abs().max()
     clone = pickle.loads(pickle.dumps(net))                  # the variant class pickles by reference
     torch.testing.assert_close(clone(x), net(x))
+    from paper_repro.models.blocks import is_depthwise
+    from paper_repro.models.encoders import input_strides
+
     enc = PretrainedEncoder("efficientnet-lite0", pretrained=False)
-    swapped = [m for m in enc.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
-    assert swapped and all(type(m).__name__.endswith("DepthwiseFP32") for m in swapped)
-    plain = PretrainedEncoder("efficientnet-lite0", pretrained=False, depthwise_fp32=False)
-    assert not any(type(m).__name__.endswith("DepthwiseFP32") for m in plain.modules())
+    strides = input_strides(enc.body, is_depthwise)
+    assert sorted(set(strides.values())) == [2, 4, 8, 16, 32]  # lite0: two depthwise inputs at stride 2
+    fp32 = {n for n, m in enc.body.named_modules() if type(m).__name__.endswith("DepthwiseFP32")}
+    assert fp32 and fp32 == {n for n, s in strides.items() if s >= 4}
+    for stride, expect in ((None, 0), (1, len(strides))):
+        other = PretrainedEncoder("efficientnet-lite0", pretrained=False, depthwise_fp32_stride=stride)
+        assert sum(type(m).__name__.endswith("DepthwiseFP32") for m in other.modules()) == expect

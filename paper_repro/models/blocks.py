@@ -104,10 +104,15 @@ def _fp32_variant(cls: type) -> type:
     return variant
 
 
-def depthwise_in_fp32(model: nn.Module) -> int:
-    """Make every depthwise ``Conv2d`` of ``model`` (``groups == in_channels > 1``, timm's ``Conv2dSame`` included)
-    compute in float32 when it runs under CPU bf16 autocast; returns how many were changed. Parameters, state-dict
-    keys and results without autocast stay the same.
+def is_depthwise(m: nn.Module) -> bool:
+    """A depthwise convolution: ``Conv2d`` with ``groups == in_channels > 1`` (timm's ``Conv2dSame`` included)."""
+    return isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+
+
+def depthwise_in_fp32(model: nn.Module, only=None) -> int:
+    """Make the depthwise convolutions of ``model`` (:func:`is_depthwise`; with ``only``, those of the module
+    names it holds) compute in float32 when they run under CPU bf16 autocast; returns how many were changed.
+    Parameters, state-dict keys and results without autocast stay the same.
 
     Why (measured with ``torch.profiler`` on a 2-core AMD EPYC with AVX512-BF16, torch 2.14): oneDNN's bf16
     depthwise backward is 2-5x slower than its float32 channels-last one (``(8, 1152, 8, 8)``, 5x5: 28.9 ms
@@ -115,8 +120,8 @@ def depthwise_in_fp32(model: nn.Module) -> int:
     half of a bf16 training step of the ``cpu`` detector; the pointwise and full convolutions keep bf16.
     """
     n = 0
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels:
+    for name, m in model.named_modules():
+        if is_depthwise(m) and (only is None or name in only):
             m.__class__ = _fp32_variant(type(m))
             n += 1
     return n

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import depthwise_in_fp32
+from .blocks import depthwise_in_fp32, is_depthwise
 
 ENCODERS = ("scratch", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 STEMS = ("rgb", "srm", "bayar", "srm+bayar")
@@ -84,16 +84,43 @@ def lite_state_dict(sd: dict, model: nn.Module) -> dict:
     return out
 
 
+def input_strides(model: nn.Module, select, in_channels: int = 3, size: int = 64) -> dict[str, int]:
+    """Stride (image width over input width) of the input of every submodule ``select(m)`` is true for, from
+    one forward pass of a ``size`` x ``size`` zero image (no gradient, training state restored)."""
+    seen: dict[str, int] = {}
+
+    def record(name):
+        def hook(module, args):
+            seen.setdefault(name, size // args[0].shape[-1])  # returns None: the input passes unchanged
+        return hook
+
+    hooks = [m.register_forward_pre_hook(record(n)) for n, m in model.named_modules() if select(m)]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, in_channels, size, size))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return seen
+
+
 class PretrainedEncoder(nn.Module):
     """A timm EfficientNet-Lite feature pyramid: ``forward(x in [0, 1]) -> [f1, f2, f3, f4, f5]`` at strides
     2 ... 32; ``channels`` lists their widths. ``extra_in`` zero-initialised input channels are appended to
-    the stem convolution (for a forensic stem's noise views). ``depthwise_fp32=True`` (default, ours) runs the
-    depthwise convolutions in float32 under CPU bf16 autocast (:func:`~paper_repro.models.blocks.
-    depthwise_in_fp32`: oneDNN's bf16 depthwise backward is several times slower than float32's); without
-    autocast, or on a GPU, it changes nothing."""
+    the stem convolution (for a forensic stem's noise views).
+
+    ``depthwise_fp32_stride=4`` (ours): under CPU bf16 autocast the depthwise convolutions whose input is at
+    stride 4 or coarser compute in float32 (:func:`~paper_repro.models.blocks.depthwise_in_fp32`: oneDNN's bf16
+    depthwise backward is several times slower than its float32 one); the two at stride 2 keep bf16, since on
+    those largest maps the casts to and from float32 cost more than they save (measured on the ``cpu`` detector:
+    0.61 s a step against 0.69 s with every depthwise convolution in float32 and 0.86 s with none; docs/
+    performance.md). ``None`` leaves every one in bf16, 1 puts every one in float32. Without autocast, or on a
+    GPU, it changes nothing."""
 
     def __init__(self, name: str = "efficientnet-lite0", pretrained: bool = True, extra_in: int = 0,
-                 depthwise_fp32: bool = True):
+                 depthwise_fp32_stride: int | None = 4):
         super().__init__()
         import timm
 
@@ -119,9 +146,10 @@ class PretrainedEncoder(nn.Module):
             wider[:, : w.shape[1]] = w
             conv.weight = nn.Parameter(wider)
             conv.in_channels = w.shape[1] + self.extra_in
-        self.depthwise_fp32 = bool(depthwise_fp32)
-        if self.depthwise_fp32:
-            depthwise_in_fp32(self.body)
+        self.depthwise_fp32_stride = depthwise_fp32_stride
+        if depthwise_fp32_stride is not None:
+            strides = input_strides(self.body, is_depthwise, in_channels=3 + self.extra_in)
+            depthwise_in_fp32(self.body, only={n for n, s in strides.items() if s >= depthwise_fp32_stride})
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> list[torch.Tensor]:
         x = (x - 0.5) / 0.5
