@@ -10,7 +10,9 @@ checked out into a temporary ``git worktree`` and imported from there. In each p
 ``paper_repro.bench`` measures, at the profile's size, batch, widths, precision (``"auto"`` resolved on this
 machine) and layout:
 
-- ``dense_matmul_flops``: one fp32 2048 x 2048 matrix product on this CPU (the ruler);
+- ``dense_matmul_flops``: the fp32 2048 x 2048 matrix product on this CPU (the ruler): the median of
+  :func:`paper_repro.bench.dense_matmul_rate` taken three times before and three times after the model's
+  training steps (a single reading scattered by +-20 % between processes on a 2-core virtual machine);
 - ``train_ips_manual``: training images/s of the hand-written loop (:func:`paper_repro.bench.manual_fit`, the
   bench's ``warmup`` untimed and ``repeats x group`` timed steps of the profile's bench settings);
 - ``matmul_share``: 3 x forward FLOPs x images/s over the dense-matmul rate of the same process.
@@ -44,7 +46,10 @@ df, _ = bench._synthetic_frames(prof, max(st.n_synthetic, 2 * st.n_eval), False)
 bs = prof.batch_size
 imgs, masks = bench._pool_tensors(df, prof.size, max(2 * bs, 8))
 pool = bench._Pool(imgs, masks, bs * (st.warmup + st.timed_steps + 1))
-dense, _ = bench.dense_matmul_rate(dev)
+def ruler():
+    # the dense-matmul rate, measured the same way for both versions: 3 x 5 timed products after a warm-up
+    return [bench.dense_matmul_rate(dev, repeats=5)[0] for _ in range(3)]
+rates = ruler()
 out = []
 for name in sys.argv[2].split(","):
     cfg = prof.model_cfg(name)
@@ -52,6 +57,8 @@ for name in sys.argv[2].split(","):
     ips = bench._manual_ips(name, cfg, pool, bs, prof.lr[bench._stage_of(name)], auto, prof.channels_last, dev,
                             prof.seed, st, prof.optimizer)
     med = statistics.median(ips)
+    rates += ruler()
+    dense = statistics.median(rates)
     common = dict(model=name, precision=auto, channels_last=prof.channels_last, image_size=prof.image_size,
                   batch_size=bs, min=None, max=None, flops=flops)
     out.append(dict(common, measure="dense_matmul_flops", value=dense, unit="FLOP/s"))
