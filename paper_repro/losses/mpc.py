@@ -19,9 +19,9 @@ other". Per image (as in the official code), averaged over the batch; sampling c
 Embedding-pixel labels come from the full-resolution mask: pure authentic / pure tampered, pixels
 straddling the boundary are ignored (the official code uses nearest downsampling; ours avoids
 mislabelled boundary pixels). Images without authentic or tampered pixels contribute 0, and so does an
-image whose tampered pixels fill no whole embedding pixel (every 1/4-resolution cell straddles the boundary:
-a mask of per-pixel noise gives a loss of exactly 0); the loss part ``contributing`` is the share of the
-batch's images that did contribute.
+image whose tampered pixels fill no whole embedding pixel (every 1/4-resolution cell straddles the boundary).
+A mask of per-pixel noise, as random benchmark data has, therefore gives a loss of exactly 0: benchmark MPC
+on tampered photos, such as the built-in synthetic set.
 
 Stage 2, :class:`MPCFinetuneLoss` (registered for ``"mpc-finetune"``): sigmoid focal loss
 (Lin et al., ICCV 2017), alpha 0.5, gamma 2, mean over pixels (torchvision implementation).
@@ -92,11 +92,10 @@ class MPCPretrainLoss(nn.Module):
         branches = [b.float() for b in outputs["branch_embeddings"]]
         view2 = outputs.get("view2")
         emb2 = view2["embeddings"].float() if view2 is not None else None
-        intra, scale, view, used = [], [], [], []
+        intra, scale, view = [], [], []
         for b in range(emb.shape[0]):
             mb = mask[b:b + 1]
             full = self._sets(emb[b], mb)
-            used.append(len(full[0]) > 0 and len(full[1]) > 0)
             intra.append(mpc_infonce(full[0], full[0], full[1], self.t, same_set=True))
             if branches:
                 coarse = [self._sets(e[b], mb) for e in branches]
@@ -109,8 +108,7 @@ class MPCPretrainLoss(nn.Module):
         l_scale = torch.stack(scale).mean() if scale else zero
         l_view = torch.stack(view).mean() if view else zero
         total = self.w_intra * l_intra + self.w_scale * l_scale + self.w_view * l_view
-        return total, {"intra": l_intra.detach(), "cross_scale": l_scale.detach(), "cross_view": l_view.detach(),
-                       "contributing": torch.tensor(sum(used) / len(used), device=emb.device)}
+        return total, {"intra": l_intra.detach(), "cross_scale": l_scale.detach(), "cross_view": l_view.detach()}
 
 
 class MPCFinetuneLoss(nn.Module):
