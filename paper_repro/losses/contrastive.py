@@ -78,9 +78,10 @@ def supcon(z: torch.Tensor, labels: torch.Tensor, temperature: float, offset: bo
     keep = npos > 0
     if valid is not None:
         keep = keep & valid
-    per_anchor = -(log_prob.masked_fill(~pos, 0.0)).sum(1) / npos.clamp_min(1)
+    npos = npos.clamp_min(1)  # anchors without a positive are masked out below
+    per_anchor = -(log_prob.masked_fill(~pos, 0.0)).sum(1) / npos
     if offset:
-        per_anchor = per_anchor - npos.clamp_min(1).float().log()
+        per_anchor = per_anchor - npos.float().log()
     per_anchor = per_anchor.masked_fill(~keep, 0.0)
     return per_anchor.sum() / keep.sum().clamp_min(1)
 

@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .registry import register_loss
+from .segmentation import pos_weight_tensor
 
 AUTHENTIC, TAMPERED, CONTOUR = 0, 1, 2
 IGNORE = -1
@@ -190,8 +191,7 @@ def _bce(logits: torch.Tensor, mask: torch.Tensor, pos_weight: float | None = No
     m = mask.float()
     if logits.shape[-2:] != m.shape[-2:]:
         logits = F.interpolate(logits, size=m.shape[-2:], mode="bilinear", align_corners=False)
-    pw = None if pos_weight is None else torch.tensor(float(pos_weight), device=logits.device)
-    return F.binary_cross_entropy_with_logits(logits, m, pos_weight=pw)
+    return F.binary_cross_entropy_with_logits(logits, m, pos_weight=pos_weight_tensor(pos_weight, logits.device))
 
 
 def _check(outputs: dict, keys, who: str):

@@ -6,6 +6,8 @@ full precision even under bf16 autocast.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -42,26 +44,27 @@ def soft_dice_loss(logits: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0
     return (1 - (2 * inter + smooth) / (denom + smooth)).mean()
 
 
+def pos_weight_tensor(pos_weight: float | None, device: torch.device):
+    """BCE's ``pos_weight`` as a tensor on ``device`` (None stays None), made once per value and device: copying a
+    host number to a GPU on every step would make each step wait for the device."""
+    return None if pos_weight is None else _cached_scalar(float(pos_weight), torch.device(device))
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_scalar(value: float, device: torch.device) -> torch.Tensor:
+    return torch.tensor(value, device=device)
+
+
 class BCELoss(nn.Module):
     """Plain binary cross-entropy with logits; ``pos_weight`` up-weights tampered pixels."""
 
     def __init__(self, pos_weight: float | None = None):
         super().__init__()
         self.pos_weight = pos_weight
-        self._pw: dict = {}
-
-    def _pos_weight(self, device: torch.device):
-        """``pos_weight`` as a tensor on ``device``, made once per device: copying a host value to a GPU on every
-        step would make each step wait for the device."""
-        if self.pos_weight is None:
-            return None
-        if device not in self._pw:
-            self._pw[device] = torch.tensor(float(self.pos_weight), device=device)
-        return self._pw[device]
 
     def forward(self, outputs, mask, **extra):
         logits, mask = _logits_and_mask(outputs, mask)
-        pw = self._pos_weight(logits.device)
+        pw = pos_weight_tensor(self.pos_weight, logits.device)
         bce = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=pw)
         return bce, {"bce": bce.detach()}
 

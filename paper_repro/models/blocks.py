@@ -72,11 +72,13 @@ class CBAM(nn.Module):
 
 
 # ------------------------------------------------------------------- depthwise convolutions under CPU autocast
-def _cpu_autocast_on() -> bool:
-    try:
+try:  # whether CPU autocast is on, the call chosen once (it runs in every depthwise convolution's forward)
+    torch.is_autocast_enabled("cpu")
+
+    def _cpu_autocast_on() -> bool:
         return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
+except TypeError:  # torch < 2.4: no device argument
+    _cpu_autocast_on = torch.is_autocast_cpu_enabled
 
 
 class _DepthwiseFP32:
@@ -92,16 +94,14 @@ class _DepthwiseFP32:
 
 def _fp32_variant(cls: type) -> type:
     """The float32-under-CPU-autocast subclass of a convolution class, made once and kept in this module's
-    namespace (so models holding it pickle and deep-copy like any other)."""
+    namespace under a name unique to ``cls`` (so models holding it pickle and deep-copy like any other)."""
     if issubclass(cls, _DepthwiseFP32):
         return cls
-    name = f"{cls.__name__}DepthwiseFP32"
+    name = f"{cls.__module__}.{cls.__qualname__}".replace(".", "_") + "_DepthwiseFP32"
     module = sys.modules[__name__]
-    variant = getattr(module, name, None)
-    if variant is None or not issubclass(variant, cls):
-        variant = type(name, (_DepthwiseFP32, cls), {"__module__": __name__, "__qualname__": name})
-        setattr(module, name, variant)
-    return variant
+    if not hasattr(module, name):
+        setattr(module, name, type(name, (_DepthwiseFP32, cls), {"__module__": __name__, "__qualname__": name}))
+    return getattr(module, name)
 
 
 def is_depthwise(m: nn.Module) -> bool:
@@ -116,8 +116,8 @@ def depthwise_in_fp32(model: nn.Module, only=None) -> int:
 
     Why (measured with ``torch.profiler`` on a 2-core AMD EPYC with AVX512-BF16, torch 2.14): oneDNN's bf16
     depthwise backward is 2-5x slower than its float32 channels-last one (``(8, 1152, 8, 8)``, 5x5: 28.9 ms
-    against 6.3 ms per forward + backward), and the EfficientNet-Lite encoder's depthwise backward passes were
-    half of a bf16 training step of the ``cpu`` detector; the pointwise and full convolutions keep bf16.
+    against 6.3 ms per forward + backward), and the EfficientNet-Lite encoder's depthwise backward passes took
+    39-57 % of a bf16 training step of the ``cpu`` detector; the pointwise and full convolutions keep bf16.
     """
     n = 0
     for name, m in model.named_modules():
