@@ -39,7 +39,12 @@ def _learner(frames, ckpt_dir, cbs=None, **kw):
 
 
 def _weights(learn):
-    return {k: v.detach().clone().float() for k, v in learn.model.state_dict().items()}
+    """The model's state as fp32 CPU tensors (fastai moves a fitted model to the GPU where there is one)."""
+    return {k: v.detach().clone().float().cpu() for k, v in learn.model.state_dict().items()}
+
+
+def _cpu_state(module):
+    return {k: v.detach().clone().cpu() for k, v in module.state_dict().items()}
 
 
 def _values(learn):
@@ -284,14 +289,14 @@ def test_mpc_pretrain_then_finetune_with_frozen_backbone(frames, tmp_path):
     fit(pre, epochs=1, lr=1e-3, max_steps=1)
     tuned = make_learner("mpc-finetune", dls, model_cfg={"preset": "tiny"}, ckpt_dir=tmp_path / "ft", seed=0,
                          quiet=True, precision="fp32", init_from=tmp_path / "pre" / "final.pt")
-    backbone = {k: v.clone() for k, v in tuned.model.backbone.state_dict().items()}
-    pre_backbone = {k[len("backbone."):]: v for k, v in pre.model.state_dict().items() if k.startswith("backbone.")}
-    assert all(torch.equal(backbone[k], pre_backbone[k].cpu()) for k in backbone)  # loaded from stage 1
-    head = {k: v.clone() for k, v in tuned.model.head.state_dict().items()}
+    backbone = _cpu_state(tuned.model.backbone)
+    pre_backbone = {k[len("backbone."):]: v for k, v in _cpu_state(pre.model).items() if k.startswith("backbone.")}
+    assert all(torch.equal(backbone[k], pre_backbone[k]) for k in backbone)  # loaded from stage 1
+    head = _cpu_state(tuned.model.head)
     metrics = fit(tuned, epochs=1, lr=1e-2, max_steps=2)
     assert {"f1", "iou"} <= set(metrics)
-    assert all(torch.equal(v, backbone[k]) for k, v in tuned.model.backbone.state_dict().items())  # frozen
-    assert any(not torch.equal(v, head[k]) for k, v in tuned.model.head.state_dict().items())  # head trained
+    assert all(torch.equal(v, backbone[k]) for k, v in _cpu_state(tuned.model.backbone).items())  # frozen
+    assert any(not torch.equal(v, head[k]) for k, v in _cpu_state(tuned.model.head).items())  # head trained
 
 
 def test_every_registered_model_builds_from_every_profile():
