@@ -186,3 +186,23 @@ def test_the_reference_manifest_pins_the_benchmark_tables_it_was_published_with(
     manifest = json.loads((LEVERS.parents[1] / "reference" / "cpu" / "manifest.json").read_text())
     assert manifest["benchmarks_sha256"] == reference.benchmark_hashes(), (
         "a benchmark CSV changed: pin it in reference/cpu/manifest.json (reference.benchmark_hashes())")
+
+
+def test_crop_cost_gives_one_consistent_row_per_round_and_batch_size(tmp_path, capsys):
+    import pandas as pd
+
+    mod = _load("crop_cost")
+    out = tmp_path / "crop.csv"
+    args = ["--profile", "smoke", "--batch-sizes", "2", "4", "--rounds", "2", "--quick", "--out", str(out)]
+    assert mod.main(args) == 0
+    df = pd.read_csv(out)
+    assert sorted(zip(df["round"], df["batch_size"])) == [(0, 2), (0, 4), (1, 2), (1, 4)]
+    assert (df["seconds_per_step"] > 0).all()
+    assert df["seconds_per_step"].to_numpy() == pytest.approx((df["batch_size"] / df["images_per_second"]).to_numpy())
+    assert (df["ms_per_crop"] * df["images_per_second"]).to_numpy() == pytest.approx(1000.0)
+    assert {"commit", "date", "cpu", "precision"} <= set(df.columns)
+    assert "smallest batch" in capsys.readouterr().out
+    assert mod.main(args) == 0  # a second run appends its rows
+    assert len(pd.read_csv(out)) == 8
+    with pytest.raises(SystemExit):
+        mod.main(["--batch-sizes", "0"])
