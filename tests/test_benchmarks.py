@@ -206,3 +206,19 @@ def test_crop_cost_gives_one_consistent_row_per_round_and_batch_size(tmp_path, c
     assert len(pd.read_csv(out)) == 8
     with pytest.raises(SystemExit):
         mod.main(["--batch-sizes", "0"])
+
+
+def test_wall_time_estimate_prices_every_planned_step(capsys):
+    from paper_repro.experiments import RUNS
+
+    mod = _load("wall_time_estimate")
+    smoke = profiles.get("smoke")
+    prices = {m: 0.5 for m in {r.model for r in RUNS.values()} if m != "mpc-finetune"}
+    plan, n, n_auth = mod.estimate(smoke, prices, classifier_seconds=2.0)
+    assert set(plan["key"]) == set(RUNS) and 0 < n_auth < n
+    assert (plan["seconds_per_step"] == 0.5).all()  # the head priced at MPC's whole step when not given
+    assert plan["hours"].sum() * 3600 == pytest.approx(0.5 * plan["steps"].sum() + 2.0 * plan["classifier_steps"].sum())
+    with pytest.raises(SystemExit, match="no step time for ncl"):
+        mod.estimate(smoke, {k: v for k, v in prices.items() if k != "ncl"})
+    assert mod.main(["--profile", "smoke", "--step-seconds", *[f"{k}={v}" for k, v in prices.items()]]) == 0
+    assert "total:" in capsys.readouterr().out

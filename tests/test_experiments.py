@@ -362,3 +362,29 @@ def test_restorers_share_a_pretrained_classifier_with_the_same_weights_as_traini
     E.train_or_load(prof.replace(seed=1), "res-c", "restorer")
     assert "loaded from" not in capsys.readouterr().out
     assert len(list((tmp_path / "ck" / "_classifiers").glob("*.pt"))) == 2
+
+
+def test_planned_steps_are_the_steps_a_training_takes(micro):
+    import json
+
+    for epochs, max_steps in ((2, 3), (1, None)):
+        p = micro.replace(epochs={"detector": epochs}, max_steps={"detector": max_steps}, authentic_fraction=0.5)
+        train = E.datasets_for(p)[0]
+        path = E.train_or_load(p, f"rw-plan-{epochs}", "reconwave")
+        taken = json.loads((path.parent / "budget.json").read_text())["steps"]
+        plan = E.planned_steps(p, len(train), int((train["label"].astype(int) == 0).sum()), keys=["reconwave-table"])
+        assert plan["steps"].tolist() == [taken] and taken > 0
+    assert taken == (len(train) - int((train["label"].astype(int) == 0).sum() * 0.5 + 0.5)) // p.batch_size
+
+
+def test_planned_steps_count_a_shared_classifier_once_per_seed():
+    cpu = profiles.get("cpu")
+    plan = E.planned_steps(cpu, 1000, 200).set_index("key")
+    assert plan.loc["reconwave", "steps"] == cpu.main_budget["detector"]["max_steps"]
+    assert plan.loc["reconwave-table", "steps"] == cpu.max_steps["detector"]
+    restorers = plan[plan["stage"] == "restorer"]
+    assert sorted(restorers["classifier_steps"][restorers["classifier_steps"] > 0].index) == \
+        ["restorer", "restorer-table-seed1"]  # seed 0 (the shipped restorer's) and seed 1
+    assert (plan.loc[plan["stage"] != "restorer", "classifier_steps"] == 0).all()
+    with pytest.raises(ValueError, match="n_authentic"):
+        E.planned_steps(cpu, 10, 11)

@@ -43,7 +43,8 @@ from .figures import (compare_examples, data_overview, dataset_stats, embedding_
                       mask_stats, perturbation_examples)
 from .paper_view import TIDY_COLUMNS, paper_baselines, paper_comparison, paper_view
 from .intervals import INTERVAL_COLUMNS, add_intervals
-from .runs import ARM_SEEDS, RUNS, SEED_RUNS, Run, checkpoint, load, profile_for, run_budget, train_or_load, training_history
+from .runs import (ARM_SEEDS, RUNS, SEED_RUNS, Run, checkpoint, load, planned_steps, profile_for, run_budget, train_or_load,
+                   training_history)
 from .splits import OOD_SET, SPLIT_TEST_FRACTION, datasets_for, photos_ood
 from .sweeps import BENCO_METRICS, ablation_grid, choose_threshold, decision_threshold, sweep_results, tidy_sweep
 from .tables import (BUDGET_COLUMNS, METHODS, REFERENCE, TABLE_DETECTOR, TABLE_RESTORER, clean_identity,
@@ -63,7 +64,7 @@ __all__ = [
     "embedding_separation", "data_overview", "dataset_stats", "mask_stats", "perturbation_examples",
     "BENCO_METRICS", "REFERENCE", "ablation_grid", "convention_table", "lever_noise", "lever_results", "shipped_detector",
     "versus_reference",
-    "CLAIMS", "OMITTED", "Claim", "claims_table", "further_comparisons", "paper_claims", "INTERVAL_COLUMNS", "add_intervals", "SEED_RUNS", "ARM_SEEDS", "run_budget",
+    "CLAIMS", "OMITTED", "Claim", "claims_table", "further_comparisons", "paper_claims", "INTERVAL_COLUMNS", "add_intervals", "SEED_RUNS", "ARM_SEEDS", "run_budget", "planned_steps",
     "BUDGET_COLUMNS", "TABLE_DETECTOR", "TABLE_RESTORER", "restoration_vs_augmentation", "seed_noise",
     "clean_identity", "disturbance_confusion_by_level", "OOD_SET", "photos_ood", "table1_gap", "gap_components",
     "operating_points",

@@ -275,6 +275,46 @@ def run_budget(profile, key: str) -> dict:
             "encoder": str(spec["model_cfg"].get("encoder", "scratch"))}
 
 
+def planned_steps(profile, n_train: int, n_authentic: int = 0, keys=None) -> pd.DataFrame:
+    """The optimiser steps every run of :data:`RUNS` (or ``keys``) takes at ``profile``'s budgets, without training.
+
+    ``n_train``: rows of the training part (:func:`datasets_for`), ``n_authentic`` of them authentic. As
+    :func:`train_or_load` does, a detector / finetune run keeps ``profile.authentic_fraction`` of the authentic
+    rows and adds the on-the-fly share; an epoch is ``rows // batch_size`` batches (the training loader drops the
+    last partial batch), capped at ``ceil(max_steps / epochs)``. One row per run: ``key``, ``model``, ``stage``,
+    ``budget``, ``epochs``, ``batches_per_epoch``, ``steps`` (at most: a run with ``patience`` may stop earlier) and
+    ``classifier_steps`` (a restorer's disturbance classifier first trains ``profile.classifier_pretrain["steps"]``
+    batches alone, once per training seed: restorers of one seed share it; 0 on every other row)."""
+    import math
+
+    from ..train import MASK_STAGES
+
+    profile = _profiles.get(profile)
+    if n_train < 0 or not 0 <= n_authentic <= n_train:
+        raise ValueError(f"planned_steps: need 0 <= n_authentic <= n_train, got {n_authentic} and {n_train}")
+    rows, classifier_seeds = [], set()
+    for key in keys or RUNS:
+        run = RUNS[key]
+        sched = profile.stage(run.stage, run.budget, model=run.model)
+        n = n_train
+        if run.stage in MASK_STAGES:
+            n = n_train - n_authentic + int(round(n_authentic * min(profile.authentic_fraction, 1.0)))
+            if profile.onthefly_tampering:
+                share = float(profile.onthefly_tampering)
+                n += int(round(n * share / (1 - share)))
+        epochs, per_epoch = int(sched["epochs"]), n // profile.batch_size
+        if sched.get("max_steps"):
+            per_epoch = min(per_epoch, math.ceil(int(sched["max_steps"]) / epochs))
+        classifier = 0
+        seed = profile.seed if run.seed is None else int(run.seed)
+        if run.stage == "restorer" and seed not in classifier_seeds:
+            classifier_seeds.add(seed)
+            classifier = int(profile.classifier_pretrain.get("steps", 0))
+        rows.append({"key": key, "model": run.model, "stage": run.stage, "budget": run.budget, "epochs": epochs,
+                     "batches_per_epoch": per_epoch, "steps": epochs * per_epoch, "classifier_steps": classifier})
+    return pd.DataFrame(rows)
+
+
 def load(profile, key: str, device="cpu"):
     """The trained model of run ``key`` (eval mode); see :func:`checkpoint` and :func:`paper_repro.models.load`."""
     from ..models import load as load_model
