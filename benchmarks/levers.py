@@ -24,7 +24,7 @@ by ``benchmarks/heldout_predict.py``. Each setup is also scored on the out-of-di
 trains on; ``ood_*`` columns, per kind beside the all-tampered mask), a check of what a lever does outside CASIA
 v1, not a criterion of the choice.
 
-``--main SETUP`` trains that one setup at the profile's main budget (the shipped detector's: 2000 steps in
+``--main SETUP`` trains that one setup at the profile's main budget (the shipped detector's: 2400 steps in
 ``cpu``) into ``checkpoints/levers/<profile>/main-<setup>/final.pt``, prints the path and the training time, and
 writes nothing to the table; ``benchmarks/heldout_predict.py --checkpoint PATH`` then measures it on the held-out
 split and the out-of-distribution set.
