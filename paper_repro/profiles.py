@@ -253,7 +253,7 @@ _BASE: dict[str, dict[str, Any]] = {
         # trains its 64 steps in full
         # The shipped detector trains 2400 steps: the 2000 steps it trained before its training step became 1.23x
         # faster (benchmarks/before-after-cpu.csv), in the same wall time. Spent on steps rather than crops per
-        # step: a crop costs the same at batch 8, 12 and 16 (75 / 72 / 76 ms, benchmarks/crop-cost-cpu.csv), and
+        # step: a crop costs the same at batch 8, 12 and 16 (79 ms each, benchmarks/crop-cost-cpu.csv), and
         # at equal crops the lever study's batch 16 x 204 steps and batch 8 x 400 steps are equal on validation
         # within the spread of three seeds; more crops keep raising F1 at this budget (1500 < 2000 steps).
         main_budget={"detector": {"epochs": 24, "max_steps": 2400},
