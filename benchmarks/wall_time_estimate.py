@@ -8,7 +8,7 @@ Every run of :data:`paper_repro.experiments.RUNS` is counted at the profile's bu
 :func:`paper_repro.experiments.planned_steps` from the size of the profile's training part: CASIA v1's training
 side is split exactly as the profile splits it (the manifest only, no image is read; a profile without
 ``photos-synthetic`` is split as it is); ``photos-synthetic`` counts
-``n_synthetic x (1 - valid_fraction)`` items, a fifth of them authentic (the synthesis' share), which is the
+``n_synthetic x (1 - valid_fraction)`` items, a fifth of them authentic (``PHOTOS_SYNTHETIC``), which is the
 profile's split to within the rounding of its groups. ``--step-seconds`` gives one measured training step (at the
 profile's batch and size) per model; MPC's head (``mpc-finetune``) and the restorer's disturbance classifier
 (trained alone first, once per seed) are priced with ``--finetune-seconds`` / ``--classifier-seconds``, by default
@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def training_rows(profile) -> tuple[int, int]:
     """``(rows, authentic rows)`` of the profile's training part (see the module docstring)."""
     from paper_repro.experiments import datasets_for
+    from paper_repro.experiments.splits import PHOTOS_SYNTHETIC
 
     if "photos-synthetic" not in profile.train_datasets:  # nothing to synthesise: the profile's own split
         train = datasets_for(profile)[0]
@@ -37,7 +38,7 @@ def training_rows(profile) -> tuple[int, int]:
     for spec in profile.train_datasets:
         if spec == "photos-synthetic":
             k = int(round(profile.n_synthetic * (1 - profile.valid_fraction)))
-            n, n_auth = n + k, n_auth + int(round(0.2 * k))
+            n, n_auth = n + k, n_auth + int(round(PHOTOS_SYNTHETIC["authentic_fraction"] * k))
         else:
             only = profile.replace(train_datasets=(spec,), eval_datasets=("casia1:test",))
             train = datasets_for(only)[0]

@@ -367,10 +367,11 @@ def test_restorers_share_a_pretrained_classifier_with_the_same_weights_as_traini
 def test_planned_steps_are_the_steps_a_training_takes(micro):
     import json
 
-    for epochs, max_steps in ((2, 3), (1, None)):
-        p = micro.replace(epochs={"detector": epochs}, max_steps={"detector": max_steps}, authentic_fraction=0.5)
+    for epochs, max_steps, onthefly in ((2, 3, 0.0), (1, None, 1 / 3), (1, None, 0.0)):
+        p = micro.replace(epochs={"detector": epochs}, max_steps={"detector": max_steps}, authentic_fraction=0.5,
+                          onthefly_tampering=onthefly)
         train = E.datasets_for(p)[0]
-        path = E.train_or_load(p, f"rw-plan-{epochs}", "reconwave")
+        path = E.train_or_load(p, f"rw-plan-{epochs}-{onthefly:.2f}", "reconwave")
         taken = json.loads((path.parent / "budget.json").read_text())["steps"]
         plan = E.planned_steps(p, len(train), int((train["label"].astype(int) == 0).sum()), keys=["reconwave-table"])
         assert plan["steps"].tolist() == [taken] and taken > 0

@@ -38,13 +38,13 @@ def _learner(frames, ckpt_dir, cbs=None, **kw):
     return make_learner("reconwave", _dls(frames), ckpt_dir=ckpt_dir, seed=0, quiet=True, cbs=cbs, **kw)
 
 
-def _weights(learn):
-    """The model's state as fp32 CPU tensors (fastai moves a fitted model to the GPU where there is one)."""
-    return {k: v.detach().clone().float().cpu() for k, v in learn.model.state_dict().items()}
-
-
 def _cpu_state(module):
+    """A module's state as CPU copies (fastai moves a fitted model to the GPU where there is one)."""
     return {k: v.detach().clone().cpu() for k, v in module.state_dict().items()}
+
+
+def _weights(learn):
+    return {k: v.float() for k, v in _cpu_state(learn.model).items()}
 
 
 def _values(learn):

@@ -19,6 +19,11 @@ def loader_workers(num_workers: int, cache: bool) -> int:
     return 0 if cache else int(num_workers)
 
 
+def onthefly_items(n_real: int, share: float) -> int:
+    """How many on-the-fly tamperings make ``share`` of an epoch of ``n_real`` stored items (:func:`make_dataloaders`)."""
+    return int(round(n_real * share / (1 - share)))
+
+
 def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 256), bs: int = 8,
                      policy: str = "resize", num_workers: int = 0, seed: int = 0, device=None,
                      valid_policy: str | None = None, cache: bool = False, grid: int = 1,
@@ -42,8 +47,7 @@ def make_dataloaders(train_df: pd.DataFrame, valid_df: pd.DataFrame, size=(256, 
             raise ValueError(f"onthefly must be a fraction in (0, 1), got {onthefly}")
         if photos is None or len(photos) < 2:
             raise ValueError("on-the-fly tampering needs photos=... (at least 2 authentic training images)")
-        n_synth = int(round(len(train_ds) * onthefly / (1 - onthefly)))
-        train_ds = OnTheFlyTampering(train_ds, photos, n_synth, seed=seed)
+        train_ds = OnTheFlyTampering(train_ds, photos, onthefly_items(len(train_ds), onthefly), seed=seed)
     valid_ds = TamperDataset(valid_df, size=size, policy=valid_policy, train=False, seed=seed, cache=cache, grid=grid)
     num_workers = loader_workers(num_workers, cache)
     if len(train_ds) < bs:

@@ -287,6 +287,7 @@ def planned_steps(profile, n_train: int, n_authentic: int = 0, keys=None) -> pd.
     batches alone, once per training seed: restorers of one seed share it; 0 on every other row)."""
     import math
 
+    from ..data.loaders import onthefly_items
     from ..train import MASK_STAGES
 
     profile = _profiles.get(profile)
@@ -300,8 +301,7 @@ def planned_steps(profile, n_train: int, n_authentic: int = 0, keys=None) -> pd.
         if run.stage in MASK_STAGES:
             n = n_train - n_authentic + int(round(n_authentic * min(profile.authentic_fraction, 1.0)))
             if profile.onthefly_tampering:
-                share = float(profile.onthefly_tampering)
-                n += int(round(n * share / (1 - share)))
+                n += onthefly_items(n, float(profile.onthefly_tampering))
         epochs, per_epoch = int(sched["epochs"]), n // profile.batch_size
         if sched.get("max_steps"):
             per_epoch = min(per_epoch, math.ceil(int(sched["max_steps"]) / epochs))
